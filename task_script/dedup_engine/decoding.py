@@ -1,0 +1,148 @@
+"""Bytes to pixels: format sniffing, size limits before allocation, and one canonical pixel array per image.
+
+The canonical array is what "the same pixels" means: a PNG and a BMP of the same picture give equal arrays, and
+an RGBA export whose channels are equal and alpha opaque (the CytPix's) equals the 8-bit grey image it shows.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from .errors import CorruptImageError, EmptyFileError, ImageTooLargeError, NotAnImageError
+
+IMAGE_SUFFIXES = frozenset({".bmp", ".png", ".tif", ".tiff", ".jpg", ".jpeg"})
+
+_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"BM", "BMP"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"\xff\xd8\xff", "JPEG"),
+)
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """A decoded image: canonical pixels plus the grey view every fingerprint is computed from."""
+
+    format: str
+    mode: str
+    width: int
+    height: int
+    pixels: np.ndarray  # canonical: uint8 (h,w) | uint8 (h,w,3 RGB) | uint8 (h,w,4 RGBA) | uint16 (h,w)
+    grey: np.ndarray  # uint8 (h,w): luma as Pillow's convert("L") computes it; 16-bit stretched to 0..255
+
+
+def sniff_format(data: bytes) -> str | None:
+    """The image format named by the file's first bytes, or None."""
+    for signature, name in _SIGNATURES:
+        if data.startswith(signature):
+            return name
+    return None
+
+
+def declared_size(data: bytes, fmt: str) -> tuple[int, int] | None:
+    """Width and height as the PNG or BMP header states them, read without decoding anything."""
+    if fmt == "PNG" and len(data) >= 24 and data[12:16] == b"IHDR":
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if fmt == "BMP" and len(data) >= 26 and int.from_bytes(data[14:18], "little") >= 40:
+        return abs(int.from_bytes(data[18:22], "little", signed=True)), abs(
+            int.from_bytes(data[22:26], "little", signed=True)
+        )
+    return None
+
+
+def decode(data: bytes, *, path: str, max_pixels: int) -> DecodedImage:
+    """Decode ``data`` or raise an ImageError naming ``path`` and the reason. Never decodes a partial image."""
+    if not data:
+        raise EmptyFileError("empty file (0 bytes); nothing to decode", path=path)
+    fmt = sniff_format(data)
+    if fmt is None:
+        raise NotAnImageError(
+            "not a supported image: the content is not BMP, PNG, TIFF or JPEG (bad signature)", path=path
+        )
+    declared = declared_size(data, fmt)
+    if declared is not None and declared[0] * declared[1] > max_pixels:
+        raise ImageTooLargeError(
+            f"image too large: the {fmt} header declares {declared[0]}x{declared[1]} = "
+            f"{declared[0] * declared[1]:,} pixels, over the limit of {max_pixels:,}; refused before decoding "
+            "(raise max_pixels if this is a real image)",
+            path=path,
+        )
+    try:
+        with warnings.catch_warnings():  # our own limit below is checked on the header, before any decoding
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=[fmt])
+        width, height = image.size
+        if width <= 0 or height <= 0:
+            raise CorruptImageError(f"{fmt} header declares an empty image ({width}x{height})", path=path)
+        if width * height > max_pixels:
+            raise ImageTooLargeError(
+                f"image too large: {width}x{height} = {width * height:,} pixels exceeds the limit of "
+                f"{max_pixels:,} (refused before decoding; raise max_pixels if this is a real image)",
+                path=path,
+            )
+        image.load()
+    except ImageTooLargeError:
+        raise
+    except Image.DecompressionBombError as exc:  # header past Pillow's hard limit, e.g. 100000x100000
+        raise ImageTooLargeError(f"image too large: {exc}", path=path) from exc
+    except UnidentifiedImageError as exc:
+        raise NotAnImageError(f"not a readable {fmt} file: {exc}", path=path) from exc
+    except (OSError, SyntaxError, ValueError, EOFError, zlib.error, MemoryError) as exc:
+        reason = "truncated" if "truncated" in str(exc) else "corrupt"
+        raise CorruptImageError(f"{reason} {fmt} file: {exc}", path=path) from exc
+    try:
+        pixels, grey = _canonical(image)
+    except (OSError, ValueError) as exc:
+        raise CorruptImageError(f"cannot convert {fmt} mode {image.mode}: {exc}", path=path) from exc
+    return DecodedImage(fmt, image.mode, width, height, pixels, grey)
+
+
+def _canonical(image: Image.Image) -> tuple[np.ndarray, np.ndarray]:
+    mode = image.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        raw = np.asarray(image)
+        if raw.dtype != np.uint16:
+            raw = np.clip(raw, 0, 65535).astype(np.uint16)
+        return raw, _stretch(raw)
+    if mode == "1":
+        image = image.convert("L")
+    elif mode in ("P", "PA", "LA"):
+        image = image.convert("RGBA")
+    elif mode not in ("L", "RGB", "RGBA"):
+        image = image.convert("RGB")
+    arr = np.asarray(image)
+    if arr.ndim == 2:
+        return arr, arr
+    if arr.shape[2] == 4 and bool((arr[..., 3] == 255).all()):
+        arr = arr[..., :3]
+    rgb = arr[..., :3]
+    if bool((rgb[..., 0] == rgb[..., 1]).all()) and bool((rgb[..., 1] == rgb[..., 2]).all()) and arr.shape[2] == 3:
+        grey = np.ascontiguousarray(rgb[..., 0])
+        return grey, grey
+    return np.ascontiguousarray(arr), _luma(rgb)
+
+
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    """ITU-R 601-2 luma exactly as Pillow's convert("L") rounds it (16-bit fixed point)."""
+    r = rgb[..., 0].astype(np.uint32)
+    g = rgb[..., 1].astype(np.uint32)
+    b = rgb[..., 2].astype(np.uint32)
+    return ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16).astype(np.uint8)
+
+
+def _stretch(raw: np.ndarray) -> np.ndarray:
+    """16-bit to 8-bit for fingerprints: a linear min-max stretch (documented down-conversion)."""
+    low = int(raw.min())
+    high = int(raw.max())
+    if high == low:
+        return np.zeros(raw.shape, dtype=np.uint8)
+    scaled = (raw.astype(np.float32) - low) * (255.0 / (high - low))
+    return np.rint(scaled).astype(np.uint8)

@@ -1,0 +1,177 @@
+"""One run, end to end: fingerprint every file (in a process pool), then decide in keep order.
+
+Sources are pulled lazily and at most a few chunks per worker are in flight, so a 40,000-file run never holds
+all its bytes. A source is the file's bytes or a picklable zero-argument callable that returns them (the local
+runner passes a path reader, so the worker process reads the file itself).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing
+import os
+import sys
+import time
+from collections import deque
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from itertools import islice
+from typing import Callable, Iterable, Iterator, Sequence
+
+from .fingerprints import Failure, Fingerprint, Source, fingerprint
+from .grouping import Decision, Grouper, keep_order, natural_key
+from .models import Counts, DedupParams, DedupResult, FileOutcome
+
+Progress = Callable[[int, "int | None"], None]  # (done, total or None when unknown)
+CHUNK = 8
+IN_FLIGHT_PER_WORKER = 3
+INLINE_BELOW = 24  # smaller runs are fingerprinted in this process: starting workers would cost more
+
+__version__ = "0.1.0"
+
+
+def default_workers() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+def dedup(
+    run: str,
+    sources: Iterable[tuple[str, Source]],
+    params: DedupParams,
+    *,
+    workers: int | None = None,
+    progress: Progress | None = None,
+    prior: Sequence[tuple[str, Source]] = (),
+    executor: Executor | None = None,
+    total: int | None = None,
+) -> DedupResult:
+    """Deduplicate one run. ``prior`` are images kept by an earlier pass over the same run: they stay kept and
+    only serve as representatives; they get no outcome of their own."""
+    started = dt.datetime.now(dt.timezone.utc)
+    t0 = time.perf_counter()
+    if total is None and hasattr(sources, "__len__"):
+        total = len(sources)  # type: ignore[arg-type]
+    results = list(_fingerprint_all(sources, params, workers, executor, progress, total, prior))
+    t1 = time.perf_counter()
+    prior_paths = {path for path, _ in prior}
+    prior_fps = [r for r in results if isinstance(r, Fingerprint) and r.path in prior_paths]
+    fresh = [r for r in results if r.path not in prior_paths]
+    decisions = decide(fresh, params, prior=prior_fps)
+    t2 = time.perf_counter()
+    outcomes = [_outcome(r, decisions.get(r.path)) for r in fresh]
+    outcomes.sort(key=lambda o: natural_key(o.path))
+    return DedupResult(
+        run=run,
+        method=params.method,
+        params=params,
+        counts=_count(outcomes),
+        files=outcomes,
+        started_at=started,
+        finished_at=dt.datetime.now(dt.timezone.utc),
+        timings={"fingerprint_s": round(t1 - t0, 4), "decide_s": round(t2 - t1, 4), "total_s": round(t2 - t0, 4)},
+        tool_version=__version__,
+    )
+
+
+def decide(
+    results: Sequence[Fingerprint | Failure], params: DedupParams, *, prior: Sequence[Fingerprint] = ()
+) -> dict[str, Decision]:
+    """Decisions for every fingerprinted image (failures get none): the pure core, no processes, no I/O."""
+    grouper = Grouper(params)
+    for fp in keep_order(prior, "first"):
+        grouper.keep(fp)
+    images = [r for r in results if isinstance(r, Fingerprint)]
+    return {fp.path: grouper.decide(fp) for fp in keep_order(images, params.keep)}
+
+
+def _fingerprint_all(
+    items: Iterable[tuple[str, Source]],
+    params: DedupParams,
+    workers: int | None,
+    executor: Executor | None,
+    progress: Progress | None,
+    total: int | None,
+    prior: Sequence[tuple[str, Source]],
+) -> Iterator[Fingerprint | Failure]:
+    stream: Iterable[tuple[str, Source]] = [*prior, *items] if prior else items
+    grand_total = None if total is None else total + len(prior)
+    done = 0
+    workers = workers or default_workers()
+    if executor is None and (workers <= 1 or (grand_total is not None and grand_total < INLINE_BELOW)):
+        for path, source in stream:
+            yield fingerprint(path, source, params)
+            done += 1
+            if progress:
+                progress(done, grand_total)
+        return
+    own = executor is None
+    pool = executor or ProcessPoolExecutor(max_workers=workers, mp_context=_context())
+    try:
+        window: deque[Future[list[Fingerprint | Failure]]] = deque()
+        limit = workers * IN_FLIGHT_PER_WORKER
+        iterator = iter(stream)
+        while True:
+            chunk = list(islice(iterator, CHUNK))
+            if chunk:
+                window.append(pool.submit(fingerprint_chunk, chunk, params))
+            if window and (len(window) >= limit or not chunk):
+                batch = window.popleft().result()
+                yield from batch
+                done += len(batch)
+                if progress:
+                    progress(done, grand_total)
+            elif not chunk:
+                break
+    finally:
+        if own:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def fingerprint_chunk(chunk: list[tuple[str, Source]], params: DedupParams) -> list[Fingerprint | Failure]:
+    """Worker entry point (module level, so it can be pickled under spawn)."""
+    return [fingerprint(path, source, params) for path, source in chunk]
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    # fork is unsafe once threads exist (the watcher runs some); Windows only has spawn.
+    if sys.platform == "win32":
+        return multiprocessing.get_context("spawn")
+    return multiprocessing.get_context("forkserver")
+
+
+def _outcome(result: Fingerprint | Failure, decision: Decision | None) -> FileOutcome:
+    if isinstance(result, Failure):
+        return FileOutcome(
+            path=result.path,
+            status=result.status,  # type: ignore[arg-type]
+            sha256=result.sha256,
+            size_bytes=result.size_bytes,
+            error=result.message if result.status == "error" else None,
+            reason=result.message if result.status == "passthrough" else None,
+        )
+    common = dict(
+        path=result.path,
+        sha256=result.sha256,
+        size_bytes=result.size_bytes,
+        width=result.width,
+        height=result.height,
+        format=result.format,
+        hash=result.hash_hex,
+    )
+    if decision is None or decision.duplicate_of is None:
+        return FileOutcome(status="unique", reason="kept: no earlier image is a proven copy", **common)
+    return FileOutcome(
+        status="duplicate",
+        duplicate_of=decision.duplicate_of,
+        distance=decision.distance,
+        proof=decision.proof,
+        residual=decision.residual,
+        reason=decision.reason,
+        **common,
+    )
+
+
+def _count(outcomes: Sequence[FileOutcome]) -> Counts:
+    counts = Counts(total=len(outcomes))
+    for outcome in outcomes:
+        setattr(counts, outcome.status, getattr(counts, outcome.status) + 1)
+    return counts

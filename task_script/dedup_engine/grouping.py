@@ -1,0 +1,140 @@
+"""The decision: which images are kept, and of which kept image each other image is a proven copy.
+
+Images are visited in the order of the keep rule; each is compared only with the images kept before it. An image
+is archived only when proven: identical bytes, identical pixels, or (hash method) a candidate within
+``max_distance`` whose pixel proof passes, or (MSE method) a kept image of the same shape within ``max_mse`` whose
+residual passes the same low-pass check. Otherwise it is kept. Pure: fingerprints in, decisions out.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from .fingerprints import Fingerprint
+from .index import MultiIndexHash
+from .models import DedupParams, Proof as ProofKind
+from .mse import MseIndex
+from .proof import MIN_CONTENT, prove, residual_at
+
+MAX_PROOFS_PER_IMAGE = 24
+
+
+@dataclass(frozen=True)
+class Decision:
+    path: str
+    duplicate_of: str | None = None
+    proof: ProofKind | None = None
+    distance: float | None = None
+    residual: float | None = None
+    reason: str | None = None
+
+
+def natural_key(path: str) -> tuple[object, ...]:
+    """Acquisition order: "img2" before "img10"; compares folder by folder."""
+    return tuple(
+        (0, int(part), part) if part.isdigit() else (1, 0, part.lower())
+        for part in re.split(r"(\d+)", path)
+        if part
+    )
+
+
+def keep_order(fingerprints: Sequence[Fingerprint], rule: str) -> list[Fingerprint]:
+    if rule == "largest":
+        return sorted(fingerprints, key=lambda f: (-(f.width * f.height), -f.size_bytes, natural_key(f.path)))
+    if rule == "sharpest":
+        return sorted(fingerprints, key=lambda f: (-f.sharpness, natural_key(f.path)))
+    return sorted(fingerprints, key=lambda f: natural_key(f.path))
+
+
+class Grouper:
+    """Stateful over one run: feed images in keep order; ``prior`` images are kept without question."""
+
+    def __init__(self, params: DedupParams) -> None:
+        self.params = params
+        self.kept: list[Fingerprint] = []
+        self._by_sha: dict[str, int] = {}
+        self._by_pixels: dict[str, int] = {}
+        bits = params.hash_size * params.hash_size
+        self._raw = MultiIndexHash(bits, params.max_distance)
+        self._centred = MultiIndexHash(bits, params.max_distance)
+        self._mse = MseIndex()
+        self.proofs_run = 0
+
+    def keep(self, fp: Fingerprint) -> None:
+        item = len(self.kept)
+        self.kept.append(fp)
+        self._by_sha.setdefault(fp.sha256, item)
+        self._by_pixels.setdefault(fp.pixel_digest, item)
+        if self.params.method == "hash":
+            self._raw.add(item, fp.hash_int)
+            if fp.centred_int is not None:
+                self._centred.add(item, fp.centred_int)
+        elif fp.pixels is not None:
+            self._mse.add(item, fp.pixels)
+
+    def decide(self, fp: Fingerprint) -> Decision:
+        """Archive ``fp`` as a proven copy of a kept image, or keep it."""
+        item = self._by_sha.get(fp.sha256)
+        if item is not None:
+            return Decision(fp.path, self.kept[item].path, "identical_bytes", 0.0, 0.0, "identical bytes (sha256)")
+        item = self._by_pixels.get(fp.pixel_digest)
+        if item is not None:
+            return Decision(fp.path, self.kept[item].path, "identical_pixels", 0.0, 0.0, "identical decoded pixels")
+        found = self._near_hash(fp) if self.params.method == "hash" else self._near_mse(fp)
+        if found is None:
+            self.keep(fp)
+            return Decision(fp.path)
+        return found
+
+    def _near_hash(self, fp: Fingerprint) -> Decision | None:
+        radius = self.params.max_distance
+        distances: dict[int, int] = {}
+        for item, d in self._raw.within(fp.hash_int, radius):
+            distances[item] = d
+        if fp.centred_int is not None:
+            for item, d in self._centred.within(fp.centred_int, radius):
+                distances[item] = min(d, distances.get(item, d))
+        ranked = sorted(distances.items(), key=lambda pair: (pair[1], pair[0]))[:MAX_PROOFS_PER_IMAGE]
+        best: Decision | None = None
+        for item, d in ranked:
+            if best is not None and d > (best.distance or 0):
+                break
+            self.proofs_run += 1
+            proof = prove(
+                self.kept[item].proof,
+                fp.proof,
+                max_residual=self.params.max_residual,
+                max_shift_px=self.params.max_shift_px,
+            )
+            if proof.passed and (best is None or proof.residual < (best.residual or 0.0)):
+                reason = f"hash distance {d} <= {radius}; {proof.reason}"
+                best = Decision(fp.path, self.kept[item].path, "near_duplicate", float(d), proof.residual, reason)
+        return best
+
+    def _near_mse(self, fp: Fingerprint) -> Decision | None:
+        if fp.pixels is None:
+            return None
+        for item, value in self._mse.within(fp.pixels, self.params.max_mse):
+            residual = structural_residual(self.kept[item].pixels, fp.pixels)
+            if residual <= self.params.max_residual:
+                reason = (
+                    f"MSE {value:.2f} <= {self.params.max_mse:g}; low-passed residual {residual:.2f} "
+                    f"<= {self.params.max_residual:g}"
+                )
+                return Decision(fp.path, self.kept[item].path, "near_duplicate", value, residual, reason)
+        return None
+
+
+def structural_residual(a: np.ndarray | None, b: np.ndarray) -> float:
+    """The proof's low-pass residual without registration, for two images of one shape (MSE method)."""
+    if a is None:
+        return float("inf")
+    grey_a = a.mean(axis=2) if a.ndim == 3 else a
+    grey_b = b.mean(axis=2) if b.ndim == 3 else b
+    if float(grey_a.std()) < MIN_CONTENT:
+        return float("inf")
+    return residual_at(grey_a.astype(np.float32), grey_b.astype(np.float32), 0, 0)
