@@ -109,10 +109,11 @@ class DedupParams(_Model):
         "image of the same shape",
     )
     max_residual: float = Field(
-        default=6.0,
+        default=0.75,
         ge=0,
-        description="pixel proof of the hash method: largest RMS difference (8-bit grey levels) between the "
-        "candidate and the kept image after alignment (shift up to max_shift_px, size change) and a gain/offset fit",
+        description="pixel proof: largest RMS (8-bit grey levels) of the low-passed (Gaussian, sigma 1.5 px) "
+        "difference between the candidate and the kept image after registration (shift or crop up to "
+        "max_shift_px, or resize) and a gain/offset fit; noise and re-encoding average out, a different image does not",
     )
     max_shift_px: int = Field(default=4, ge=0, le=16, description="largest shift or crop searched by the proof")
     keep: KeepRule = "first"
