@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+import functools
+import io
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image, ImageFilter
+
+from dedup_engine import DedupParams, DedupResult, dedup
+from dedup_engine.grouping import natural_key
+
+
+def _png(array: np.ndarray, fmt: str = "PNG") -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, fmt)
+    return buffer.getvalue()
+
+
+def _cells(seed: int, n: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:48, :48]
+    images = []
+    for _ in range(n):
+        cy, cx, r = rng.uniform(18, 30), rng.uniform(18, 30), rng.uniform(6, 14)
+        blob = 120 + 80 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r * r))
+        images.append(np.clip(blob + rng.normal(0, 6, blob.shape), 0, 255).astype(np.uint8))
+    return images
+
+
+def check_invariants(result: DedupResult, paths: list[str], params: DedupParams) -> None:
+    assert sorted(o.path for o in result.files) == sorted(paths)  # exactly one outcome per input
+    by_path = result.by_path()
+    for outcome in result.files:
+        if outcome.status != "duplicate":
+            assert outcome.duplicate_of is None
+            continue
+        kept = by_path[outcome.duplicate_of]
+        assert kept.status == "unique", "a duplicate must point to a kept file"
+        assert outcome.proof in ("identical_bytes", "identical_pixels", "near_duplicate")
+        if outcome.proof == "identical_bytes":
+            assert outcome.sha256 == kept.sha256
+        elif outcome.proof == "near_duplicate":
+            assert outcome.distance is not None and outcome.residual is not None
+            assert outcome.residual <= params.max_residual
+            limit = params.max_distance if params.method == "hash" else params.max_mse
+            assert outcome.distance <= limit
+    counts = result.counts
+    assert counts.total == len(paths) == counts.unique + counts.duplicate + counts.error + counts.passthrough
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 12), copies=st.integers(0, 8), method=st.sampled_from(["hash", "mse"]))
+def test_invariants_and_exact_copies_whatever_the_order(seed: int, n: int, copies: int, method: str) -> None:
+    rng = random.Random(seed)
+    originals = _cells(seed, n)
+    files: dict[str, bytes] = {f"orig_{i:03d}.png": _png(a) for i, a in enumerate(originals)}
+    exact: dict[str, str] = {}
+    for j in range(copies):
+        i = rng.randrange(n)
+        name = f"copy_{j:03d}.{'bmp' if j % 2 else 'png'}"
+        files[name] = _png(originals[i], "BMP" if j % 2 else "PNG")
+        exact[name] = f"orig_{i:03d}.png"
+    names = list(files)
+    rng.shuffle(names)
+    params = DedupParams(method=method)
+    result = dedup("r", [(name, files[name]) for name in names], params, workers=1)
+    check_invariants(result, names, params)
+    by_path = result.by_path()
+    groups: dict[str, set[str]] = {}
+    for copy, original in exact.items():
+        groups.setdefault(original, {original}).add(copy)
+    for members in groups.values():  # exactly one member of each exact group is kept, the first in path order
+        kept = [m for m in members if by_path[m].status == "unique"]
+        assert kept == [min(members, key=natural_key)]
+
+
+def test_realdup_subset_no_false_merges(engine_data: Path, engine_truth: dict) -> None:
+    files = engine_truth["files"]
+    sources = [(name, (engine_data / name).read_bytes()) for name in sorted(files)]
+    params = DedupParams()
+    result = dedup("engine", sources, params, workers=2)
+    check_invariants(result, [n for n, _ in sources], params)
+    for outcome in result.files:
+        if outcome.status == "duplicate":
+            assert files[outcome.path]["group"] == files[outcome.duplicate_of]["group"], outcome
+    for pair in engine_truth["duplicate_pairs"]:
+        a, b = result.by_path()[pair["original"]], result.by_path()[pair["copy"]]
+        assert {a.status, b.status} == {"unique", "duplicate"}, pair
+    assert {o.status for o in result.files} <= {"unique", "duplicate"}
+
+
+def test_pool_and_inline_decide_the_same(engine_data: Path, engine_truth: dict) -> None:
+    sources = [(name, (engine_data / name).read_bytes()) for name in sorted(engine_truth["files"])][:60]
+    inline = dedup("r", sources, DedupParams(), workers=1)
+    pooled = dedup("r", iter(sources), DedupParams(), workers=2, total=len(sources))
+    strip = lambda r: [o.model_dump() for o in r.files]  # noqa: E731
+    assert strip(inline) == strip(pooled)
+
+
+def test_sources_may_be_readers_run_in_the_worker(engine_data: Path) -> None:
+    paths = sorted(engine_data.glob("*.png"))[:40]
+    readers = [(p.name, functools.partial(Path.read_bytes, p)) for p in paths]
+    from_readers = dedup("r", readers, DedupParams(), workers=2)
+    from_bytes = dedup("r", [(p.name, p.read_bytes()) for p in paths], DedupParams(), workers=1)
+    assert [o.model_dump() for o in from_readers.files] == [o.model_dump() for o in from_bytes.files]
+
+
+def test_unreadable_source_is_a_per_file_error(tmp_path: Path) -> None:
+    good = _png(_cells(1, 1)[0])
+    missing = functools.partial(Path.read_bytes, tmp_path / "gone.png")
+    result = dedup("r", [("gone.png", missing), ("ok.png", good)], DedupParams(), workers=1)
+    assert result.by_path()["gone.png"].status == "error" and "cannot read" in result.by_path()["gone.png"].error
+    assert result.by_path()["ok.png"].status == "unique"
+
+
+@pytest.mark.parametrize("keep", ["first", "largest", "sharpest"])
+def test_keep_rules_choose_the_representative(keep: str) -> None:
+    base = _cells(3, 1)[0]
+    softer = np.asarray(Image.fromarray(base).filter(ImageFilter.GaussianBlur(0.6)))
+    bigger = np.asarray(Image.fromarray(base).resize((52, 52), Image.Resampling.LANCZOS))
+    files = {"a_soft.png": _png(softer), "b_sharp.png": _png(base), "c_big.png": _png(bigger)}
+    result = dedup("r", list(files.items()), DedupParams(keep=keep), workers=1)
+    kept = [o.path for o in result.files if o.status == "unique"]
+    assert kept == {"first": ["a_soft.png"], "largest": ["c_big.png"], "sharpest": ["b_sharp.png"]}[keep], result.files
+
+
+def test_later_arrivals_are_checked_against_prior_kept_images() -> None:
+    a, b = _cells(5, 2)
+    result = dedup("r", [("late_copy.bmp", _png(a, "BMP")), ("late_new.png", _png(b))], DedupParams(),
+                   prior=[("early.png", _png(a))], workers=1)
+    by_path = result.by_path()
+    assert set(by_path) == {"late_copy.bmp", "late_new.png"}
+    assert by_path["late_copy.bmp"].duplicate_of == "early.png"
+    assert by_path["late_new.png"].status == "unique"

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import imagehash
+import numpy as np
+import pytest
+from PIL import Image
+
+from dedup_engine.decoding import decode
+from dedup_engine.models import DedupParams
+from dedup_engine.hashing import ALGORITHMS, centred_hash, hamming, hash_to_int, perceptual_hash
+
+
+@pytest.mark.parametrize("algorithm", sorted(ALGORITHMS))
+@pytest.mark.parametrize("size", [8, 16])
+def test_hex_equals_what_imagehash_prints(engine_data: Path, algorithm: str, size: int) -> None:
+    files = sorted(engine_data.glob("*.png"))[:12] + sorted(engine_data.glob("*.bmp"))[:12]
+    assert len(files) >= 20
+    for path in files:
+        grey = decode(path.read_bytes(), path=path.name, max_pixels=10**8).grey
+        with Image.open(path) as image:
+            expected = str(ALGORITHMS[algorithm](image, hash_size=size))
+        assert str(perceptual_hash(grey, algorithm, size)) == expected, path.name
+
+
+def test_rgba_cytpix_export_hashes_like_its_grey_image(engine_data: Path) -> None:
+    path = sorted(engine_data.glob("*.png"))[0]
+    with Image.open(path) as image:
+        grey = np.asarray(image.convert("L"))
+    rgba = Image.fromarray(np.dstack([grey, grey, grey, np.full_like(grey, 255)]))
+    assert str(imagehash.phash(rgba)) == str(perceptual_hash(grey, "phash", 8))
+
+
+def test_int_form_keeps_distances() -> None:
+    a = imagehash.hex_to_hash("8f373714acfcf4d0")
+    b = imagehash.hex_to_hash("8f373714acfcf4d1")
+    assert hamming(hash_to_int(a), hash_to_int(b)) == a - b == 1
+
+
+def test_centred_hash_brings_a_shifted_small_cell_closer(engine_data: Path, engine_truth: dict) -> None:
+    pairs = [
+        p for p in engine_truth["duplicate_pairs"]
+        if p["transform"] in ("shift_1to3px", "crop_1to3px") and p["modality"].startswith("ifc_")
+    ]
+    assert len(pairs) >= 2
+    for pair in pairs:
+        a = decode((engine_data / pair["original"]).read_bytes(), path="a", max_pixels=10**8).grey
+        b = decode((engine_data / pair["copy"]).read_bytes(), path="b", max_pixels=10**8).grey
+        raw = perceptual_hash(a, "phash", 8) - perceptual_hash(b, "phash", 8)
+        ca, cb = centred_hash(a, "phash", 8), centred_hash(b, "phash", 8)
+        assert ca is not None and cb is not None
+        assert ca - cb < raw and ca - cb <= DedupParams().max_distance, (pair, raw, ca - cb)
+
+
+def test_large_frames_have_no_centred_hash() -> None:
+    assert centred_hash(np.zeros((200, 200), np.uint8), "phash", 8) is None
