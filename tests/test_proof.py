@@ -6,15 +6,15 @@ from pathlib import Path
 import numpy as np
 
 from dedup_engine.decoding import decode
-from dedup_engine.fingerprints import proof_image
+from dedup_engine.proof import ProofImage, prepare
 from dedup_engine.models import DedupParams
 from dedup_engine.proof import prove
 
 PARAMS = DedupParams()
 
 
-def _grey(path: Path) -> np.ndarray:
-    return proof_image(decode(path.read_bytes(), path=path.name, max_pixels=10**8).grey)
+def _grey(path: Path) -> ProofImage:
+    return prepare(decode(path.read_bytes(), path=path.name, max_pixels=10**8).grey)
 
 
 def test_every_labelled_copy_passes(engine_data: Path, engine_truth: dict) -> None:
@@ -42,7 +42,7 @@ def test_empty_frames_are_never_near_duplicates() -> None:
     rng = np.random.default_rng(0)
     a = np.clip(100 + rng.normal(0, 0.5, (40, 40)), 0, 255).astype(np.uint8)
     b = np.clip(100 + rng.normal(0, 0.5, (40, 40)), 0, 255).astype(np.uint8)
-    assert not prove(a, b, max_residual=10.0, max_shift_px=4).passed
+    assert not prove(prepare(a), prepare(b), max_residual=10.0, max_shift_px=4).passed
 
 
 def test_a_shifted_copy_is_registered() -> None:
@@ -51,6 +51,6 @@ def test_a_shifted_copy_is_registered() -> None:
 
     base = cv2.GaussianBlur(rng.uniform(0, 255, (60, 60)).astype(np.float32), (0, 0), 2)
     shifted = np.roll(np.roll(base, 2, axis=0), -3, axis=1)
-    result = prove(base[5:55, 5:55].astype(np.uint8), shifted[5:55, 5:55].astype(np.uint8),
+    result = prove(prepare(base[5:55, 5:55].astype(np.uint8)), prepare(shifted[5:55, 5:55].astype(np.uint8)),
                    max_residual=0.75, max_shift_px=4)
     assert result.passed and result.shift == (-2, 3)

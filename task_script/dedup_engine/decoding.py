@@ -11,6 +11,7 @@ import warnings
 import zlib
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
@@ -88,6 +89,10 @@ def decode(data: bytes, *, path: str, max_pixels: int) -> DecodedImage:
                 f"{max_pixels:,} (refused before decoding; raise max_pixels if this is a real image)",
                 path=path,
             )
+        fast = _decode_with_opencv(data, fmt, image.mode, width, height)
+        if fast is not None:
+            pixels, grey = fast
+            return DecodedImage(fmt, image.mode, width, height, pixels, grey)
         image.load()
     except ImageTooLargeError:
         raise
@@ -103,6 +108,36 @@ def decode(data: bytes, *, path: str, max_pixels: int) -> DecodedImage:
     except (OSError, ValueError) as exc:
         raise CorruptImageError(f"cannot convert {fmt} mode {image.mode}: {exc}", path=path) from exc
     return DecodedImage(fmt, image.mode, width, height, pixels, grey)
+
+
+_OPENCV_MODES = {"L": 1, "RGB": 3, "RGBA": 4}
+
+
+def _decode_with_opencv(
+    data: bytes, fmt: str, mode: str, width: int, height: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """OpenCV decodes lossless PNG and BMP to the same pixels as Pillow, faster and straight into an array.
+    None when it does not apply or fails: Pillow then decodes, or names the error."""
+    channels = _OPENCV_MODES.get(mode)
+    if fmt not in ("PNG", "BMP") or channels is None:
+        return None
+    array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if array is None or array.dtype != np.uint8 or array.shape[:2] != (height, width):
+        return None
+    found = 1 if array.ndim == 2 else array.shape[2]
+    if found != channels:
+        return None
+    if channels == 1:
+        return array, array
+    planes = cv2.split(array)  # B, G, R[, A]
+    opaque = channels == 3 or cv2.countNonZero(cv2.bitwise_not(planes[3])) == 0
+    if opaque and cv2.countNonZero(cv2.absdiff(planes[0], planes[1])) == 0 and (
+        cv2.countNonZero(cv2.absdiff(planes[1], planes[2])) == 0
+    ):
+        return planes[0], planes[0]
+    rgb = cv2.merge([planes[2], planes[1], planes[0]])
+    pixels = rgb if opaque else cv2.merge([planes[2], planes[1], planes[0], planes[3]])
+    return pixels, _luma(rgb)
 
 
 def _canonical(image: Image.Image) -> tuple[np.ndarray, np.ndarray]:

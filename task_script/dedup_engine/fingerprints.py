@@ -1,14 +1,13 @@
 """Everything the decision needs from one file, computed once, in a worker process.
 
-A fingerprint holds checksums, perceptual hashes, a small grey *proof image* (at most ``PROOF_MAX_SIDE`` pixels a
-side, reduced by a whole factor so crops of one picture stay on one pixel grid) and, for the MSE method only, the
-full canonical pixels. Holding small proof images instead of decoded images keeps a 40,000-image run in memory.
+A fingerprint holds checksums, perceptual hashes, a small low-passed *proof image* (see proof.py) and, for the
+MSE method only, the full canonical pixels. Holding small proof images instead of decoded images keeps a
+40,000-image run in memory.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass
 from typing import Callable, Union
 
@@ -19,8 +18,7 @@ from .decoding import IMAGE_SUFFIXES, decode, sniff_format
 from .errors import ImageError
 from .hashing import centred_hash, hash_to_int, perceptual_hash
 from .models import DedupParams
-
-PROOF_MAX_SIDE = 128
+from .proof import ProofImage, prepare
 
 ByteSource = Callable[[], bytes]
 Source = Union[bytes, ByteSource]
@@ -38,7 +36,7 @@ class Fingerprint:
     hash_hex: str
     hash_int: int
     centred_int: int | None
-    proof: np.ndarray  # uint8 grey, reduced by a whole factor
+    proof: ProofImage
     sharpness: float  # variance of the Laplacian of the grey image
     mean: float  # mean of the canonical pixels, 8-bit scale (MSE bound)
     pixels: np.ndarray | None  # float32 canonical pixels, 8-bit scale; MSE method only
@@ -85,20 +83,11 @@ def fingerprint(path: str, source: Source, params: DedupParams) -> Fingerprint |
         hash_hex=str(main_hash),
         hash_int=hash_to_int(main_hash),
         centred_int=hash_to_int(centred) if centred is not None else None,
-        proof=proof_image(grey),
+        proof=prepare(grey),
         sharpness=float(cv2.Laplacian(grey, cv2.CV_32F).var()) if params.keep == "sharpest" else 0.0,
         mean=float(pixels.mean()) if pixels is not None else float(grey.mean()),
         pixels=pixels,
     )
-
-
-def proof_image(grey: np.ndarray) -> np.ndarray:
-    side = max(grey.shape)
-    factor = math.ceil(side / PROOF_MAX_SIDE)
-    if factor <= 1:
-        return np.ascontiguousarray(grey)
-    height, width = grey.shape[0] // factor, grey.shape[1] // factor
-    return cv2.resize(grey[: height * factor, : width * factor], (width, height), interpolation=cv2.INTER_AREA)
 
 
 def _pixel_digest(pixels: np.ndarray) -> str:

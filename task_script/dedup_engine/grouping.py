@@ -18,9 +18,9 @@ from .fingerprints import Fingerprint
 from .index import MultiIndexHash
 from .models import DedupParams, Proof as ProofKind
 from .mse import MseIndex
-from .proof import MIN_CONTENT, prove, residual_at
+from .proof import MIN_CONTENT, fitted_rms, prove
 
-MAX_PROOFS_PER_IMAGE = 24
+MAX_PROOFS_PER_IMAGE = 8  # nearest candidates proven per image; a cap can only cost recall, never safety
 
 
 @dataclass(frozen=True)
@@ -137,4 +137,4 @@ def structural_residual(a: np.ndarray | None, b: np.ndarray) -> float:
     grey_b = b.mean(axis=2) if b.ndim == 3 else b
     if float(grey_a.std()) < MIN_CONTENT:
         return float("inf")
-    return residual_at(grey_a.astype(np.float32), grey_b.astype(np.float32), 0, 0)
+    return fitted_rms(grey_a.astype(np.float32), grey_b.astype(np.float32), filtered=True)

@@ -1,24 +1,28 @@
 """The pixel proof: a hash candidate is archived only if its pixels are the kept image's pixels, give or take noise.
 
-The candidate is registered onto the kept image (a shift or crop of up to ``max_shift_px``, or a resize found by
-resampling the larger onto the smaller with several common kernels), a gain and offset are fitted (a few percent
-of brightness), and the residual is low-pass filtered (Gaussian, sigma 1.5 px) before its RMS is taken. Sensor
-noise, JPEG artefacts and resampling error are high-frequency and average out; a different cell, an adjacent
-z-slice or a neighbouring field leaves a structured, low-frequency residual that does not.
+Each image gets a *proof image* once, in the worker: its grey view reduced by a whole factor to at most
+``PROOF_MAX_SIDE`` a side (so crops of one picture stay on one pixel grid), kept as 8-bit. The candidate is
+registered onto the kept image (a shift or crop of up to ``max_shift_px``, or a resize found by resampling the
+larger onto the smaller with several common kernels), a gain and offset are fitted (a few percent of brightness),
+and the difference over the overlap is low-pass filtered (Gaussian, sigma 1.5 px) before its RMS is taken.
+Sensor noise, JPEG artefacts and resampling error are high-frequency and average out; a different cell, an
+adjacent z-slice or a neighbouring field leaves a structured, low-frequency difference that does not.
 
-Calibrated on realdup-dev (real microscopy and imaging-flow-cytometry images): every true copy scored at most
-0.62 grey levels, every distinct non-empty image at least 0.97; the default threshold is 0.75. Frames with almost
-no content (grey-level standard deviation under ``MIN_CONTENT``) cannot be told apart from other empty frames by
-their pixels, so for them only identical pixels count.
+Calibrated on realdup-dev (real microscopy and imaging-flow-cytometry images): true copies score at most about
+0.6 grey levels, distinct non-empty images at least about 0.97; the default threshold is 0.75, and the first false
+merge appears above 1.5. Frames with almost no content (grey-level standard deviation under ``MIN_CONTENT``)
+cannot be told apart from other empty frames by their pixels, so for them only identical pixels count.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+PROOF_MAX_SIDE = 128
 MIN_CONTENT = 2.0  # grey levels of standard deviation below which a frame is "empty"
 MIN_OVERLAP = 0.75  # share of the smaller image that must overlap after registration
 LOWPASS_SIGMA = 1.5
@@ -29,34 +33,58 @@ PEAKS_EVALUATED = 3
 
 
 @dataclass(frozen=True)
+class ProofImage:
+    """What the proof needs of one image: small, so a 40,000-image run fits in memory."""
+
+    pixels: np.ndarray  # uint8 grey, reduced by a whole factor
+    factor: int  # the reduction: one proof pixel is factor x factor original pixels
+    content: float  # grey-level standard deviation of ``pixels``
+
+
+@dataclass(frozen=True)
 class Proof:
     """The outcome of comparing one candidate with one kept image."""
 
     passed: bool
-    residual: float  # low-passed RMS residual, grey levels; inf when no registration was possible
+    residual: float  # RMS of the low-passed difference, grey levels; inf when no registration was possible
     shift: tuple[int, int]
     registration: str  # "shift", "resize" or "none"
     reason: str
 
 
-def prove(kept: np.ndarray, candidate: np.ndarray, *, max_residual: float, max_shift_px: int) -> Proof:
-    """Compare two 8-bit grey proof images; pass only if the candidate is the kept image, registered."""
-    kept_f = kept.astype(np.float32)
-    cand_f = candidate.astype(np.float32)
-    if float(kept_f.std()) < MIN_CONTENT or float(cand_f.std()) < MIN_CONTENT:
+def prepare(grey: np.ndarray) -> ProofImage:
+    """The proof image of an 8-bit grey image: a whole-factor reduction to at most PROOF_MAX_SIDE a side."""
+    factor = math.ceil(max(grey.shape) / PROOF_MAX_SIDE)
+    if factor > 1:
+        height, width = grey.shape[0] // factor, grey.shape[1] // factor
+        reduced = cv2.resize(grey[: height * factor, : width * factor], (width, height), interpolation=cv2.INTER_AREA)
+    else:
+        reduced = np.ascontiguousarray(grey)
+    return ProofImage(reduced, max(factor, 1), float(cv2.meanStdDev(reduced)[1][0, 0]))
+
+
+def lowpass(image: np.ndarray) -> np.ndarray:
+    return cv2.GaussianBlur(image, (0, 0), LOWPASS_SIGMA, borderType=cv2.BORDER_REFLECT)
+
+
+def prove(kept: ProofImage, candidate: ProofImage, *, max_residual: float, max_shift_px: int) -> Proof:
+    """Pass only if the candidate is the kept image, registered, within ``max_residual``."""
+    if kept.content < MIN_CONTENT or candidate.content < MIN_CONTENT:
         return Proof(False, float("inf"), (0, 0), "none", "near-empty frame: only identical pixels count")
+    max_shift = math.ceil(max_shift_px / max(kept.factor, candidate.factor))  # in proof pixels
+    a, b = kept.pixels.astype(np.float32), candidate.pixels.astype(np.float32)
     best: tuple[float, tuple[int, int], str] = (float("inf"), (0, 0), "none")
-    (kh, kw), (ch, cw) = kept_f.shape, cand_f.shape
-    if abs(kh - ch) <= 2 * max_shift_px and abs(kw - cw) <= 2 * max_shift_px:
-        residual, shift = _best_shift(kept_f, cand_f, max_shift_px)
+    (kh, kw), (ch, cw) = a.shape, b.shape
+    if abs(kh - ch) <= 2 * max_shift and abs(kw - cw) <= 2 * max_shift:
+        residual, shift = _best_shift(a, b, max_shift)
         best = min(best, (residual, shift, "shift"))
-    if (kh, kw) != (ch, cw) and abs(kh / kw - ch / cw) <= MAX_ASPECT_CHANGE * (kh / kw):
+    if best[0] > max_residual and (kh, kw) != (ch, cw) and abs(kh / kw - ch / cw) <= MAX_ASPECT_CHANGE * (kh / kw):
         for kernel in RESIZE_KERNELS:
             if kh * kw >= ch * cw:
-                a, b = cv2.resize(kept_f, (cw, ch), interpolation=kernel), cand_f
+                a2, b2 = cv2.resize(a, (cw, ch), interpolation=kernel), b
             else:
-                a, b = kept_f, cv2.resize(cand_f, (kw, kh), interpolation=kernel)
-            residual, shift = _best_shift(a, b, min(2, max_shift_px))
+                a2, b2 = a, cv2.resize(b, (kw, kh), interpolation=kernel)
+            residual, shift = _best_shift(a2, b2, min(2, max_shift))
             best = min(best, (residual, shift, "resize"))
             if residual <= max_residual / 2:
                 break
@@ -76,11 +104,15 @@ def _best_shift(a: np.ndarray, b: np.ndarray, max_shift: int) -> tuple[float, tu
         return residual, (-dy, -dx)
     margin = max_shift
     template = b[margin : b.shape[0] - margin, margin : b.shape[1] - margin]
-    if template.shape[0] < 8 or template.shape[1] < 8 or template.shape[0] > a.shape[0] or template.shape[1] > a.shape[1]:
+    th, tw = template.shape
+    if th < 8 or tw < 8 or th > a.shape[0] or tw > a.shape[1]:
         return float("inf"), (0, 0)
     scores = cv2.matchTemplate(a, np.ascontiguousarray(template), cv2.TM_CCOEFF_NORMED)
     scores = np.nan_to_num(scores, nan=-1.0, posinf=-1.0, neginf=-1.0)
-    order = np.argsort(scores, axis=None)[::-1][:PEAKS_EVALUATED]
+    if scores.size <= PEAKS_EVALUATED:
+        order = np.argsort(scores, axis=None)[::-1]
+    else:
+        order = np.argpartition(scores, -PEAKS_EVALUATED, axis=None)[-PEAKS_EVALUATED:]
     best: tuple[float, tuple[int, int]] = (float("inf"), (0, 0))
     for flat in order:
         oy, ox = np.unravel_index(int(flat), scores.shape)
@@ -90,17 +122,26 @@ def _best_shift(a: np.ndarray, b: np.ndarray, max_shift: int) -> tuple[float, tu
 
 
 def residual_at(a: np.ndarray, b: np.ndarray, dy: int, dx: int) -> float:
-    """Low-passed RMS residual of ``b`` against ``a`` shifted by (dy, dx), after a gain/offset fit."""
+    """RMS of ``b`` minus ``a`` shifted by (dy, dx), after a gain/offset fit, over their overlap."""
     y0, x0 = max(0, -dy), max(0, -dx)
     y1, x1 = min(b.shape[0], a.shape[0] - dy), min(b.shape[1], a.shape[1] - dx)
     if y1 <= y0 or x1 <= x0 or (y1 - y0) * (x1 - x0) < MIN_OVERLAP * min(a.size, b.size):
         return float("inf")
-    bb = b[y0:y1, x0:x1]
-    aa = a[y0 + dy : y1 + dy, x0 + dx : x1 + dx]
-    a_mean, b_mean = float(aa.mean()), float(bb.mean())
-    a_var = float(((aa - a_mean) ** 2).mean())
-    gain = float(((aa - a_mean) * (bb - b_mean)).mean()) / a_var if a_var > 1e-6 else 1.0
+    return fitted_rms(a[y0 + dy : y1 + dy, x0 + dx : x1 + dx], b[y0:y1, x0:x1], filtered=True)
+
+
+def fitted_rms(a: np.ndarray, b: np.ndarray, *, filtered: bool = False) -> float:
+    """RMS of b - (gain * a + offset), gain fitted by least squares and held within GAIN_RANGE; with
+    ``filtered`` the difference is low-pass filtered first (float32 inputs of one shape)."""
+    a_mean, a_std = cv2.meanStdDev(a)
+    b_mean = float(cv2.mean(b)[0])
+    a_mean_f, a_var = float(a_mean[0, 0]), float(a_std[0, 0]) ** 2
+    if a_var > 1e-6:
+        gain = (float(cv2.mean(cv2.multiply(a, b))[0]) - a_mean_f * b_mean) / a_var
+    else:
+        gain = 1.0
     gain = min(max(gain, GAIN_RANGE[0]), GAIN_RANGE[1])
-    residual = bb - (gain * aa + (b_mean - gain * a_mean))
-    low = cv2.GaussianBlur(residual, (0, 0), LOWPASS_SIGMA, borderType=cv2.BORDER_REFLECT)
-    return float(np.sqrt(np.mean(low * low)))
+    residual = cv2.addWeighted(b, 1.0, a, -gain, -(b_mean - gain * a_mean_f))
+    if filtered:
+        residual = lowpass(residual)
+    return math.sqrt(max(float(cv2.mean(cv2.multiply(residual, residual))[0]), 0.0))
