@@ -77,11 +77,16 @@ class FolderManifest(_Model):
     run: str = Field(min_length=1, description="run name: the run folder's path relative to the watched folder")
     created_at: dt.datetime | None = None
     files: list[ManifestFile]
+    kept: list[ManifestFile] = Field(
+        default_factory=list,
+        description="representatives kept by an earlier pass over this run: later files are compared with them; "
+        "they are not decided again",
+    )
 
     @model_validator(mode="after")
     def _unique_paths(self) -> FolderManifest:
         seen: set[str] = set()
-        for entry in self.files:
+        for entry in [*self.files, *self.kept]:
             if entry.path in seen:
                 raise ValueError(f"path {entry.path!r} is listed twice in the manifest")
             seen.add(entry.path)

@@ -1,0 +1,1 @@
+"""The drop-zone host of the dedup engine: watch, settle, dedupe, move with a journal, upload."""

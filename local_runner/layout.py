@@ -1,0 +1,49 @@
+"""Where things live in a watched folder W: run folders, unique/, archive/, .dedup/runs/<run>/ records.
+
+Paths inside records and results are relative to W with "/" separators, so they read the same on Windows
+(`F:\\Imaging`) and POSIX, and survive a drive-letter change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from dedup_engine.models import FileOutcome
+
+
+@dataclass(frozen=True)
+class Layout:
+    root: Path
+    unique_dir: str = "unique"
+    archive_dir: str = "archive"
+    records_dir: str = ".dedup"
+
+    @property
+    def output_names(self) -> frozenset[str]:
+        """Top-level folders of W that are ours and never taken for input."""
+        return frozenset({self.unique_dir, self.archive_dir, self.records_dir})
+
+    def run_dir(self, run: str) -> Path:
+        return self.root.joinpath(*PurePosixPath(run).parts)
+
+    def records(self, run: str) -> Path:
+        return self.root / self.records_dir / "runs" / Path(*PurePosixPath(run).parts)
+
+    def runs_records_root(self) -> Path:
+        return self.root / self.records_dir / "runs"
+
+    def destination(self, run: str, outcome: FileOutcome) -> str:
+        """Planned place of a file, relative to W: archive/ for proven duplicates, unique/ for everything else."""
+        folder = self.archive_dir if outcome.status == "duplicate" else self.unique_dir
+        return str(PurePosixPath(folder, run, outcome.path))
+
+    def absolute(self, relative: str) -> Path:
+        """An OS path for a "/"-separated path relative to W; refuses anything that would leave W."""
+        parts = PurePosixPath(relative).parts
+        if not parts or any(p in ("..", "") for p in parts) or PurePosixPath(relative).is_absolute():
+            raise ValueError(f"{relative!r} is not a path inside the watched folder")
+        return self.root.joinpath(*parts)
+
+    def relative(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()

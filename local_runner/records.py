@@ -1,0 +1,109 @@
+"""A run's records in W/.dedup/runs/<run>/: result.json, manifest.json, state.json, passes/. Written atomically.
+
+``state.json`` says where the run stands (processed, dry-run, failed) so the watcher, ``status`` and ``restore``
+agree on it; ``result.json`` is the run's whole decision with each file's destination; ``passes/`` keeps the
+result of each pass (a run that receives late files is processed again, against its kept images).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from dedup_engine.models import Counts, DedupResult
+
+RunStatus = Literal["processed", "dry-run", "failed"]
+
+
+class UploadSummary(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    destination: str
+    uploaded: int = 0
+    skipped: int = 0
+    failed: int = 0
+    failures: list[str] = Field(default_factory=list)
+
+
+class RunState(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    run: str
+    status: RunStatus
+    updated_at: dt.datetime
+    passes: int = 0
+    counts: Counts = Field(default_factory=Counts)
+    processed_paths: list[str] = Field(default_factory=list, description="run-relative paths already decided")
+    error: str | None = None
+    upload: UploadSummary | None = None
+    restored: list[str] = Field(default_factory=list)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write to a temporary name beside ``path``, flush to disk, then rename over it: never a torn file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+class RunRecords:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    @property
+    def result_path(self) -> Path:
+        return self.folder / "result.json"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.folder / "manifest.json"
+
+    @property
+    def state_path(self) -> Path:
+        return self.folder / "state.json"
+
+    @property
+    def journal_path(self) -> Path:
+        return self.folder / "journal.jsonl"
+
+    @property
+    def report_path(self) -> Path:
+        return self.folder / "report.html"
+
+    def read_state(self) -> RunState | None:
+        try:
+            return RunState.model_validate_json(self.state_path.read_bytes())
+        except FileNotFoundError:
+            return None
+
+    def write_state(self, state: RunState) -> None:
+        atomic_write(self.state_path, state.model_dump_json(indent=2).encode())
+
+    def read_result(self) -> DedupResult | None:
+        try:
+            return DedupResult.model_validate_json(self.result_path.read_bytes())
+        except FileNotFoundError:
+            return None
+
+    def write_result(self, result: DedupResult) -> None:
+        atomic_write(self.result_path, result.model_dump_json(indent=2).encode())
+
+    def write_pass(self, result: DedupResult, number: int) -> Path:
+        path = self.folder / "passes" / f"{number:04d}.json"
+        atomic_write(path, result.model_dump_json(indent=2).encode())
+        return path
+
+    def write_json(self, path: Path, payload: object) -> None:
+        atomic_write(path, json.dumps(payload, indent=2, default=str).encode())
