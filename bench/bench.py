@@ -1,0 +1,183 @@
+"""Speed, memory and accuracy, side by side in one run, on generated Attune-like runs.
+
+    python bench/bench.py                       # 1,000 / 5,000 / 40,000 images of 248x248 and 1,000 of 1024x1024
+    python bench/bench.py --sizes 5000 --big 0  # one size only
+    python bench/bench.py --quick               # 1,000 images, a minute: a smoke run
+
+For each data set it measures, with the same number of processes (``--workers``, default: all cores):
+  decode floor   open and decode every image once (Pillow), in a process pool: the cost any tool must pay
+  hash / mse     our engine through the local runner's real command (dry run, and a full run with moves)
+  task script    the TetraScience function on the file-system context (5,000 only)
+  seed phash     the method of our origin notes: imagehash phash, compared with every kept image, Hamming < 5
+  seed mse       the origin notes' OpenCV loop: MSE < 50 against every kept image of the same shape
+and prints wall time, ratio to the decode floor, peak memory (the process and its children) and, against the
+generator's truth, false merges, distinct images lost and duplicates found. Every measurement runs in a fresh
+subprocess; results go to bench/out/results.json. Speed targets are checked here, never in the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "out"
+SEED_LOOP_LIMIT = 5_000  # the seed's loops are quadratic: above this they would take hours
+
+
+def peak_of(command: list[str], cwd: Path | None = None) -> tuple[float, float, str]:
+    """Run ``command``; wall seconds, peak resident memory of it and its children (MiB), stdout."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = 0.0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        try:
+            parent = psutil.Process(proc.pid)
+            while not stop.is_set():
+                try:
+                    total = parent.memory_info().rss + sum(
+                        c.memory_info().rss for c in parent.children(recursive=True) if c.is_running()
+                    )
+                    peak = max(peak, total / 2**20)
+                except psutil.Error:
+                    pass
+                stop.wait(0.05)
+        except psutil.Error:
+            return
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = proc.communicate()
+    stop.set()
+    sampler.join()
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed ({proc.returncode}):\n{err[-3000:]}")
+    return seconds, peak, out
+
+
+def dataset(total: int, size: int, similar_share: float) -> tuple[Path, Path]:
+    name = f"n{total}_s{size}"
+    root = OUT / "data" / name
+    truth = root / "run-0001.truth.json"
+    if not truth.exists():
+        if root.exists():
+            shutil.rmtree(root)
+        root.mkdir(parents=True)
+        similar = int(total * similar_share)
+        print(f"generating {total} images of {size}x{size} ({similar} near-duplicates) in {root} ...", flush=True)
+        subprocess.run([sys.executable, "-m", "local_runner.generator", str(root), "--total-images", str(total),
+                        "--similar-images", str(similar), "--size", f"{size}x{size}", "--format", "mixed",
+                        "--seed", "7"], check=True)
+    return root, truth
+
+
+def fresh_copy(source: Path, name: str) -> Path:
+    target = OUT / "work" / name
+    if target.exists():
+        shutil.rmtree(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("*.truth.json"))
+    return target
+
+
+def score(result_json: Path, truth_path: Path) -> dict:
+    result = json.loads(result_json.read_text())
+    truth = json.loads(truth_path.read_text())["files"]
+    return score_decisions({o["path"]: o.get("duplicate_of") for o in result["files"]}, truth)
+
+
+def score_decisions(duplicate_of: dict[str, str | None], truth: dict) -> dict:
+    rep = {}
+    for path in duplicate_of:
+        target = path
+        while duplicate_of.get(target):
+            target = duplicate_of[target]
+        rep[path] = target
+    false = sum(1 for p, d in duplicate_of.items() if d and truth[p]["group"] != truth[d]["group"])
+    kept_groups = {truth[p]["group"] for p, d in duplicate_of.items() if not d}
+    lost = len({t["group"] for t in truth.values()} - kept_groups)
+    copies = [p for p, t in truth.items() if t["role"] == "duplicate"]
+    found = sum(1 for p in copies if rep[p] == rep[truth[p]["derived_from"]])
+    return {"false_merges": false, "lost": lost, "recall": round(found / len(copies), 4) if copies else 1.0}
+
+
+def measure(args: argparse.Namespace, total: int, size: int) -> list[dict]:
+    root, truth = dataset(total, size, args.similar_share)
+    run_dir = root / "run-0001"
+    py = sys.executable
+    rows: list[dict] = []
+    workers = str(args.workers)
+
+    def record(what: str, seconds: float, peak: float, accuracy: dict | None = None, note: str = "") -> None:
+        rows.append({"images": total, "size": size, "what": what, "seconds": round(seconds, 2),
+                     "peak_mib": round(peak), **(accuracy or {}), "note": note})
+        print(f"  {what:28s} {seconds:8.2f} s  peak {peak:7.0f} MiB  {accuracy or ''} {note}", flush=True)
+
+    seconds, peak, _ = peak_of([py, str(HERE / "floor.py"), str(run_dir), "--workers", workers])
+    record("decode floor", seconds, peak)
+    for method in ("hash", "mse"):
+        for dry in (True, False):
+            work = fresh_copy(root, f"{method}-{'dry' if dry else 'full'}")
+            command = [py, "-m", "local_runner", str(work), "--once", "--settle-seconds", "0", "--workers", workers,
+                       "--method", method, "--no-progress", "--log-level", "WARNING"] + (["--dry-run"] if dry else [])
+            seconds, peak, _ = peak_of(command)
+            result = work / ".dedup" / "runs" / "run-0001" / "result.json"
+            record(f"{method} {'dry run' if dry else 'full run (moves)'}", seconds, peak, score(result, truth))
+    if total == 5_000 or args.quick:
+        seconds, peak, out = peak_of([py, str(HERE / "task_path.py"), str(run_dir), "--workers", workers])
+        decisions = json.loads(out)
+        record("task script (fs context)", seconds, peak, score_decisions(decisions, json.loads(truth.read_text())["files"]))
+    if total <= SEED_LOOP_LIMIT and size <= 256:
+        for loop in ("phash", "mse"):
+            seconds, peak, out = peak_of([py, str(HERE / "seed_loops.py"), loop, str(run_dir)])
+            decisions = json.loads(out)
+            record(f"seed {loop} loop", seconds, peak, score_decisions(decisions, json.loads(truth.read_text())["files"]))
+    floor = rows[0]["seconds"]
+    for row in rows:
+        row["x_floor"] = round(row["seconds"] / floor, 2)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1000,5000,40000", help="run sizes of 248x248 images")
+    parser.add_argument("--big", type=int, default=1000, help="images in the 1024x1024 run (0: none)")
+    parser.add_argument("--similar-share", type=float, default=0.3, help="share of near-duplicates")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--quick", action="store_true", help="1,000 images only")
+    args = parser.parse_args(argv)
+    plan = [(1000, 248)] if args.quick else [(int(n), 248) for n in args.sizes.split(",") if n]
+    if args.big and not args.quick:
+        plan.append((args.big, 1024))
+    machine = f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    print(f"bench on {machine}, {args.workers} workers", flush=True)
+    rows: list[dict] = []
+    for total, size in plan:
+        print(f"{total} images of {size}x{size}:", flush=True)
+        rows.extend(measure(args, total, size))
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "results.json").write_text(json.dumps({"machine": machine, "workers": args.workers, "rows": rows}, indent=1))
+    print("\n| images | size | what | seconds | x decode floor | peak MiB | false merges | lost | recall |")
+    print("|---:|---:|---|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['images']:,} | {r['size']} | {r['what']} | {r['seconds']} | {r['x_floor']} | {r['peak_mib']} | "
+              f"{r.get('false_merges', '')} | {r.get('lost', '')} | {r.get('recall', '')} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""The command line: ``python -m local_runner WATCH_DIR`` and its sub-commands.
+
+    python -m local_runner F:\\Imaging                    watch forever
+    python -m local_runner F:\\Imaging --once --dry-run   plan every settled run, move nothing
+    python -m local_runner status F:\\Imaging             runs: processed, pending, failed
+    python -m local_runner restore F:\\Imaging RUN [PATH ...]
+    python -m local_runner demo                          a generated drop zone, a local S3, one pass
+
+Exit codes: 0 done, 1 a run failed, 2 usage error, 130 interrupted. Only our own errors (DedupError) are caught
+and printed as one line ``Type: message``; anything else is a bug and shows its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from dedup_engine import DedupError, DedupParams, default_workers
+from dedup_engine.errors import InputError
+from pydantic import ValidationError
+
+from . import logs
+from .layout import Layout
+
+EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+COMMANDS = ("status", "restore", "demo")
+log = logging.getLogger("local_runner.cli")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m local_runner",
+        description="Watch an instrument drop zone; move unique images to unique/ and proven duplicates to archive/.",
+        epilog="Other commands: status W | restore W RUN [PATH ...] | demo. Exit codes: 0 done, 1 a run failed, "
+        "2 usage error, 130 interrupted.",
+    )
+    parser.add_argument("watch_dir", type=Path, help="the drop zone, e.g. F:\\Imaging")
+    mode = parser.add_argument_group("mode")
+    mode.add_argument("--once", action="store_true", help="process the runs that have settled, then exit")
+    mode.add_argument("--dry-run", action="store_true", help="decide and write result.json with planned destinations; move nothing")
+    engine = parser.add_argument_group("decision (defaults calibrated on real images)")
+    defaults = DedupParams()
+    engine.add_argument("--method", choices=["hash", "mse", "opencv"], default=defaults.method,
+                        help="hash: perceptual hash + pixel proof (default); mse (alias opencv): pixel MSE, same shape")
+    engine.add_argument("--hash-algorithm", choices=["phash", "dhash", "ahash", "whash"], default=defaults.hash_algorithm)
+    engine.add_argument("--hash-size", type=int, default=defaults.hash_size)
+    engine.add_argument("--max-distance", type=int, default=defaults.max_distance, help="Hamming threshold (hash)")
+    engine.add_argument("--max-mse", type=float, default=defaults.max_mse, help="MSE threshold (mse)")
+    engine.add_argument("--max-residual", type=float, default=defaults.max_residual,
+                        help="pixel proof threshold, grey levels (both methods)")
+    engine.add_argument("--keep", choices=["first", "largest", "sharpest"], default=defaults.keep,
+                        help="which image of a group stays: first in acquisition order, largest, sharpest")
+    engine.add_argument("--workers", type=int, default=None, help=f"processes (default: all cores, here {default_workers()})")
+    watch = parser.add_argument_group("watching")
+    watch.add_argument("--settle-seconds", type=float, default=30.0, help="quiet time before a run counts as written (30)")
+    watch.add_argument("--polling", action="store_true", help="poll instead of native events (network shares)")
+    watch.add_argument("--poll-interval", type=float, default=5.0)
+    watch.add_argument("--run-depth", type=int, default=1, help="run folders are this deep under W (production: 2)")
+    watch.add_argument("--include", action="append", default=[], metavar="GLOB",
+                       help="only project folders matching GLOB (with --run-depth 2); repeatable")
+    out = parser.add_argument_group("output folders (inside W)")
+    out.add_argument("--unique-dir", default="unique")
+    out.add_argument("--archive-dir", default="archive")
+    out.add_argument("--records-dir", default=".dedup")
+    up = parser.add_argument_group("upload (what the File Log Agent does, for setups without one)")
+    up.add_argument("--upload-to", metavar="s3://BUCKET/PREFIX", help="upload unique files and result.json")
+    up.add_argument("--s3-endpoint-url", help="S3-compatible endpoint (MinIO, a local moto server)")
+    people = parser.add_argument_group("logs")
+    people.add_argument("--log-file", type=Path, help="rotating log file (default: W/<records-dir>/logs/local_runner.log)")
+    people.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    people.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def params_from(args: argparse.Namespace) -> DedupParams:
+    return DedupParams(method=args.method, hash_algorithm=args.hash_algorithm, hash_size=args.hash_size,
+                       max_distance=args.max_distance, max_mse=args.max_mse, max_residual=args.max_residual,
+                       keep=args.keep)
+
+
+def check_watch_dir(path: Path) -> Path:
+    if not path.exists():
+        raise InputError(f"watched folder {path} does not exist: check the path (and that the drive is mounted)")
+    if not path.is_dir():
+        raise InputError(f"watched folder {path} is not a folder")
+    if not os.access(path, os.R_OK | os.X_OK):
+        raise InputError(f"watched folder {path} cannot be read: check the account's permissions")
+    return path.resolve()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and args_list[0] in COMMANDS:
+        from . import commands
+
+        return commands.run(args_list[0], args_list[1:])
+    parser = build_parser()
+    try:
+        args = parser.parse_args(args_list)
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return int(exc.code or 0)
+    handlers: list[logging.Handler] = []
+    try:
+        if args.workers is not None and args.workers < 1:
+            raise InputError("--workers must be at least 1")
+        params = params_from(args)
+        root = check_watch_dir(args.watch_dir)
+        layout = Layout(root, args.unique_dir, args.archive_dir, args.records_dir)
+        log_file = args.log_file or root / args.records_dir / "logs" / "local_runner.log"
+        handlers = logs.configure(args.log_level, log_file)
+        from .service import Service
+
+        service = Service.from_args(layout, params, args)
+        return service.run_once() if args.once else service.run_forever()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        print(f"InputError: invalid {'.'.join(str(p) for p in first['loc'])}: {first['msg']}", file=sys.stderr)
+        return EXIT_USAGE
+    except InputError as exc:
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except DedupError as exc:
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_RUN_FAILED
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        logs.remove(handlers)
