@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
@@ -22,5 +23,6 @@ def load_task_function(task_dir: Path = TASK_SCRIPT_DIR) -> TaskFunction:
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {main}")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # pydantic resolves the module's annotations through sys.modules
     spec.loader.exec_module(module)
     return getattr(module, FUNCTION)
