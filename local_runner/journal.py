@@ -1,0 +1,144 @@
+"""The move journal: an append-only JSON-lines file, written and flushed to disk before the moves it describes.
+
+Records (one JSON object a line; paths relative to the watched folder, "/" separators):
+    {"op": "plan", "id": 3, "src": "run-1/a.png", "dst": "unique/run-1/a.png", "sha256": "...", "size": 123,
+     "mtime_ns": 1700000000000000000}
+    {"op": "target", "id": 3, "dst": "unique/run-1/a (1).png"}   the destination was taken: a new name, before moving
+    {"op": "done", "id": 3, "dst": "unique/run-1/a (1).png"}
+    {"op": "failed", "id": 3, "error": "..."}                     refused (changed or missing source): left in place
+A kill while a line is written leaves a torn last line: it is ignored, and cut off before the next append. A torn
+line anywhere else means the file was damaged: JournalError, naming the journal and the line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from dedup_engine.errors import JournalError
+
+
+@dataclass(frozen=True)
+class PlannedMove:
+    id: int
+    src: str
+    dst: str
+    sha256: str
+    size_bytes: int
+    mtime_ns: int | None = None
+
+
+@dataclass(frozen=True)
+class JournalState:
+    planned: dict[int, PlannedMove]
+    targets: dict[int, str]
+    done: dict[int, str]
+    failed: dict[int, str]
+
+    def pending(self) -> list[PlannedMove]:
+        return [m for i, m in sorted(self.planned.items()) if i not in self.done and i not in self.failed]
+
+    def destination(self, move_id: int) -> str:
+        return self.targets.get(move_id, self.planned[move_id].dst)
+
+
+class Journal:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def entries(self) -> Iterator[dict]:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return
+        lines = raw.split(b"\n")
+        complete, tail = lines[:-1], lines[-1]
+        for number, line in enumerate(complete, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield json.loads(line)
+            except ValueError as exc:
+                if number == len(complete) and not tail:
+                    return  # the last record, damaged by a crash during its write: it never happened
+                raise JournalError(
+                    f"journal {self.path} is damaged at line {number}: {exc}; keep the file and contact support, "
+                    "the files themselves are where the journal's earlier lines say"
+                ) from exc
+        # ``tail`` has no newline: a record torn by a kill mid-write; it never happened
+
+    def state(self) -> JournalState:
+        planned: dict[int, PlannedMove] = {}
+        targets: dict[int, str] = {}
+        done: dict[int, str] = {}
+        failed: dict[int, str] = {}
+        for entry in self.entries():
+            op, move_id = entry.get("op"), entry.get("id")
+            if op == "plan":
+                planned[move_id] = PlannedMove(move_id, entry["src"], entry["dst"], entry["sha256"],
+                                               entry["size"], entry.get("mtime_ns"))
+            elif op == "target":
+                targets[move_id] = entry["dst"]
+            elif op == "done":
+                done[move_id] = entry["dst"]
+            elif op == "failed":
+                failed[move_id] = entry["error"]
+        return JournalState(planned, targets, done, failed)
+
+    def next_id(self) -> int:
+        return max(self.state().planned, default=0) + 1
+
+    def append_plan(self, moves: Iterable[PlannedMove]) -> None:
+        self._append([{"op": "plan", "id": m.id, "src": m.src, "dst": m.dst, "sha256": m.sha256,
+                       "size": m.size_bytes, "mtime_ns": m.mtime_ns} for m in moves])
+
+    def mark_target(self, move_id: int, dst: str) -> None:
+        self._append([{"op": "target", "id": move_id, "dst": dst}])
+
+    def mark_done(self, move_id: int, dst: str) -> None:
+        # not flushed to disk one by one: a move whose record is lost is recognised as done by recovery
+        self._append([{"op": "done", "id": move_id, "dst": dst}], durable=False)
+
+    def mark_failed(self, move_id: int, error: str) -> None:
+        self._append([{"op": "failed", "id": move_id, "error": error}], durable=False)
+
+    def sync(self) -> None:
+        if self.path.exists():
+            with open(self.path, "rb+") as handle:
+                os.fsync(handle.fileno())
+
+    def _append(self, records: list[dict], *, durable: bool = True) -> None:
+        if not records:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        created = not self.path.exists()
+        data = b"".join(json.dumps(r, separators=(",", ":")).encode() + b"\n" for r in records)
+        with open(self.path, "ab+") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            if size:
+                handle.seek(size - 1)
+                if handle.read(1) != b"\n":  # cut off a record torn by an earlier kill
+                    handle.seek(0)
+                    content = handle.read()
+                    handle.truncate(content.rfind(b"\n") + 1)
+                    handle.seek(0, os.SEEK_END)
+            handle.write(data)
+            handle.flush()
+            if durable:
+                os.fsync(handle.fileno())
+        if created:
+            fsync_dir(self.path.parent)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a directory entry (a create or rename) durable; not possible, nor needed, on Windows."""
+    if os.name == "nt":
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

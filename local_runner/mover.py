@@ -1,0 +1,248 @@
+"""Journaled moves that never lose, overwrite or corrupt a file, whatever instant the process is killed at.
+
+Each move is planned in the journal first. Same volume: a hard link at the destination (which fails rather than
+overwrite), then the source is unlinked: at every instant the bytes exist under at least one name, and the rerun
+finishes whichever half is missing. Across volumes (EXDEV) or where hard links are not supported: a copy to a
+temporary name beside the destination, flushed to disk, its sha256 checked against the planned one, linked or
+renamed into place without overwriting, and only then the source removed. Recovery looks at what exists (source,
+destination, our temporary copy) and completes or restarts each pending move. A source whose size or mtime
+changed since the decision is not moved. Symlinks are never followed.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import shutil
+import stat
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Sequence
+
+from dedup_engine.errors import MoveError
+
+from .journal import Journal, JournalState, PlannedMove, fsync_dir
+
+CHUNK = 1 << 20
+NO_LINK_ERRORS = {errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.EACCES}
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class FileOps:
+    """The file-system calls the mover makes; tests subclass it to inject faults (a crash at step k, ENOSPC, EXDEV)."""
+
+    def step(self, name: str) -> None:
+        """Called before each state-changing step; a test raises here to simulate a crash."""
+
+    def lstat(self, path: Path) -> os.stat_result | None:
+        try:
+            return os.lstat(path)
+        except FileNotFoundError:
+            return None
+
+    def link(self, src: Path, dst: Path) -> None:
+        self.step("link")
+        os.link(src, dst, follow_symlinks=False)
+
+    def unlink(self, path: Path) -> None:
+        self.step("unlink")
+        os.unlink(path)
+
+    def rename_no_replace(self, src: Path, dst: Path) -> None:
+        """Rename that refuses to replace: Windows' rename does; on POSIX we check first (tiny race, documented)."""
+        self.step("rename")
+        if os.name != "nt" and os.path.lexists(dst):
+            raise FileExistsError(errno.EEXIST, "destination exists", str(dst))
+        os.rename(src, dst)
+
+    def copy(self, src: Path, dst: Path) -> None:
+        self.step("copy")
+        with open(src, "rb") as source, open(dst, "xb") as target:
+            shutil.copyfileobj(source, target, CHUNK)
+            target.flush()
+            os.fsync(target.fileno())
+
+    def sha256(self, path: Path) -> str:
+        return file_sha256(path)
+
+    def makedirs(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+
+    def fsync_dir(self, path: Path) -> None:
+        fsync_dir(path)
+
+
+@dataclass(frozen=True)
+class MoveOutcome:
+    id: int
+    src: str
+    dst: str  # final destination, relative to the root
+    ok: bool
+    error: str | None = None
+
+
+class Mover:
+    def __init__(self, root: Path, journal: Journal, *, fs: FileOps | None = None, force_copy: bool = False) -> None:
+        self.root = root
+        self.journal = journal
+        self.fs = fs or FileOps()
+        self.force_copy = force_copy  # behave as across volumes (tests, and a documented fallback)
+        self._touched: set[Path] = set()  # folders whose entries changed: flushed to disk once, at the end
+
+    # --- public ------------------------------------------------------------------------------------------------
+
+    def move_all(self, moves: Sequence[tuple[Path, Path, str]]) -> list[MoveOutcome]:
+        """Plan (journal first), then perform each move: (source, destination, expected sha256), absolute paths."""
+        first = self.journal.next_id()
+        planned = []
+        for offset, (src, dst, sha) in enumerate(moves):
+            info = self.fs.lstat(src)
+            planned.append(PlannedMove(first + offset, self._rel(src), self._rel(dst), sha,
+                                       info.st_size if info else -1, info.st_mtime_ns if info else None))
+        self.journal.append_plan(planned)
+        state = self.journal.state()
+        try:
+            return [self._perform(move, state) for move in planned]
+        finally:
+            self._sync()
+
+    def recover(self) -> list[MoveOutcome]:
+        """Finish every move an interrupted pass left pending."""
+        state = self.journal.state()
+        try:
+            return [self._perform(move, state) for move in state.pending()]
+        finally:
+            self._sync()
+
+    def _sync(self) -> None:
+        for folder in sorted(self._touched):
+            if folder.is_dir():
+                self.fs.fsync_dir(folder)
+        self._touched.clear()
+        self.journal.sync()
+
+    def prune_empty_dirs(self, run_dir: Path) -> int:
+        """Remove empty folders below ``run_dir`` (never ``run_dir`` itself, never through a symlink)."""
+        removed = 0
+        for current, dirs, files in os.walk(run_dir, topdown=False, followlinks=False):
+            path = Path(current)
+            if path == run_dir:
+                continue
+            try:
+                if not any(path.iterdir()):
+                    path.rmdir()
+                    removed += 1
+            except OSError:
+                continue
+        return removed
+
+    # --- one move ----------------------------------------------------------------------------------------------
+
+    def _perform(self, move: PlannedMove, state: JournalState) -> MoveOutcome:
+        src = self._abs(move.src)
+        dst_rel = state.destination(move.id)
+        dst = self._abs(dst_rel)
+        temp = dst.with_name(f".{dst.name}.dedup-{move.id}.tmp")
+        src_info, dst_info = self.fs.lstat(src), self.fs.lstat(dst)
+        if self.fs.lstat(temp) is not None:  # our unfinished copy: it never became the destination
+            self.fs.unlink(temp)
+        if src_info is None:
+            if dst_info is not None and stat.S_ISREG(dst_info.st_mode) and self.fs.sha256(dst) == move.sha256:
+                return self._done(move, dst_rel)  # the move had finished; only its record was missing
+            return self._failed(move, dst_rel, f"source {move.src} is gone and {dst_rel} does not hold its bytes")
+        if stat.S_ISLNK(src_info.st_mode) or not stat.S_ISREG(src_info.st_mode):
+            return self._failed(move, dst_rel, f"{move.src} is a symbolic link or not a regular file: left in place")
+        if dst_info is not None:
+            if _same_file(src_info, dst_info):  # linked, not yet unlinked: finish
+                self.fs.unlink(src)
+                return self._done(move, dst_rel)
+            if stat.S_ISREG(dst_info.st_mode) and dst_info.st_size == src_info.st_size and \
+                    self.fs.sha256(dst) == move.sha256 == self.fs.sha256(src):
+                self.fs.unlink(src)  # a verified copy is in place: remove the source, as the copy path would have
+                return self._done(move, dst_rel)
+            dst_rel = self._free_name(move, dst_rel)
+            dst = self._abs(dst_rel)
+            temp = dst.with_name(f".{dst.name}.dedup-{move.id}.tmp")
+        if move.size_bytes != src_info.st_size or (move.mtime_ns is not None and move.mtime_ns != src_info.st_mtime_ns):
+            return self._failed(move, dst_rel, f"{move.src} changed since it was examined: left in place for the next pass")
+        self.fs.makedirs(dst.parent)
+        if not self.force_copy:
+            try:
+                self.fs.link(src, dst)
+            except FileExistsError:
+                return self._perform(move, self.journal.state())  # taken meanwhile: choose again
+            except OSError as exc:
+                if exc.errno not in NO_LINK_ERRORS:
+                    raise MoveError(f"cannot move {move.src} to {dst_rel}: {exc}", path=move.src) from exc
+            else:
+                self.fs.unlink(src)
+                self._touched.update({dst.parent, src.parent})
+                return self._done(move, dst_rel)
+        return self._copy_then_remove(move, src, dst, dst_rel, temp)
+
+    def _copy_then_remove(self, move: PlannedMove, src: Path, dst: Path, dst_rel: str, temp: Path) -> MoveOutcome:
+        try:
+            self.fs.copy(src, temp)
+        except OSError as exc:
+            if self.fs.lstat(temp) is not None:
+                self.fs.unlink(temp)
+            if exc.errno == errno.ENOSPC:
+                raise MoveError(f"disk full while copying {move.src} to {dst_rel}: the source is intact; free space "
+                                "and run again, the journal finishes the run", path=move.src) from exc
+            raise MoveError(f"cannot copy {move.src} to {dst_rel}: {exc}", path=move.src) from exc
+        copied = self.fs.sha256(temp)
+        if copied != move.sha256:
+            self.fs.unlink(temp)
+            return self._failed(move, dst_rel, f"{move.src}: the copy's sha256 {copied[:12]}... differs from the "
+                                "examined file's; left in place")
+        try:
+            self.fs.link(temp, dst)
+            self.fs.unlink(temp)
+        except OSError as exc:
+            if exc.errno not in NO_LINK_ERRORS and not isinstance(exc, FileExistsError):
+                raise
+            if isinstance(exc, FileExistsError):
+                self.fs.unlink(temp)
+                return self._perform(move, self.journal.state())
+            self.fs.rename_no_replace(temp, dst)
+        self.fs.fsync_dir(dst.parent)  # the verified copy is durable under its name before the source goes
+        self.fs.unlink(src)
+        self._touched.add(src.parent)
+        return self._done(move, dst_rel)
+
+    def _free_name(self, move: PlannedMove, dst_rel: str) -> str:
+        """A destination name nobody has: "a.png" -> "a (1).png", recorded before use."""
+        path = PurePosixPath(dst_rel)
+        n = 1
+        while True:
+            candidate = str(path.with_name(f"{path.stem} ({n}){path.suffix}"))
+            if self.fs.lstat(self._abs(candidate)) is None:
+                self.journal.mark_target(move.id, candidate)  # durable before the file takes that name
+                return candidate
+            n += 1
+
+    def _done(self, move: PlannedMove, dst_rel: str) -> MoveOutcome:
+        self.journal.mark_done(move.id, dst_rel)
+        return MoveOutcome(move.id, move.src, dst_rel, True)
+
+    def _failed(self, move: PlannedMove, dst_rel: str, error: str) -> MoveOutcome:
+        self.journal.mark_failed(move.id, error)
+        return MoveOutcome(move.id, move.src, dst_rel, False, error)
+
+    def _rel(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    def _abs(self, rel: str) -> Path:
+        return self.root.joinpath(*PurePosixPath(rel).parts)
+
+
+def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
+    return a.st_ino == b.st_ino and a.st_dev == b.st_dev and a.st_ino != 0
