@@ -79,10 +79,10 @@ class RunProcessor:
         run = listing.run
         records = self.records(run)
         records.folder.mkdir(parents=True, exist_ok=True)
+        if not self.dry_run:
+            self.finish_interrupted(run)
         state = records.read_state()
         previous = records.read_result() if state and state.status == "processed" else None
-        if not self.dry_run:
-            self._recover(run, records)
         done = set(state.processed_paths) if state and state.status == "processed" else set()
         fresh = [f for f in listing.files if f[0] not in done]
         refused = [r for r in listing.refused if r[0] not in done]
@@ -112,7 +112,13 @@ class RunProcessor:
             records.write_state(self._state(run, "dry-run", combined, number, state))
             log.info("run %s: dry run, nothing moved; plan in %s", run, records.result_path)
         else:
-            final = self._move(run, records, result, report)
+            from .journal import Journal
+
+            moving = self._state(run, "moving", combined, number, state)
+            moving.journal_from = Journal(records.journal_path).next_id()
+            moving.processed_paths = state.processed_paths if state and state.status == "processed" else []
+            records.write_state(moving)  # before any move: a crash from here on is finished by finish_interrupted
+            final = self._move(run, records, result, moving.journal_from, report)
             combined = _merge(previous, final) if previous else final
             records.write_result(combined)
             report.result = combined
@@ -187,39 +193,66 @@ class RunProcessor:
             return outcome.model_copy(update={"destination": None})
         return outcome.model_copy(update={"destination": self.layout.destination(run, outcome)})
 
-    def _recover(self, run: str, records: RunRecords) -> None:
-        if not records.journal_path.exists():
-            return
+    def finish_interrupted(self, run: str) -> bool:
+        """Complete a pass that was stopped during its moves: finish the journal, record where files went."""
+        records = self.records(run)
+        state = records.read_state()
+        if state is None or state.status != "moving" or state.journal_from is None:
+            return False
+        log.warning("run %s: finishing a pass that was interrupted during its moves", run)
+        planned = records.read_pass(state.passes)
+        report = RunReport(run, "processed")
+        final = self._move(run, records, planned, state.journal_from, report)
+        previous = records.read_result()
+        combined = _merge(previous, final) if previous else final
+        records.write_result(combined)
+        records.write_state(self._state(run, "processed", combined, state.passes, state))
+        return True
+
+    def interrupted_runs(self) -> list[str]:
+        root = self.layout.runs_records_root()
+        names = []
+        for state_file in sorted(root.rglob("state.json")) if root.is_dir() else []:
+            try:
+                state = RunRecords(state_file.parent).read_state()
+            except ValueError:
+                continue
+            if state is not None and state.status == "moving":
+                names.append(state.run)
+        return names
+
+    def _move(self, run: str, records: RunRecords, result: DedupResult, journal_from: int,
+              report: RunReport) -> DedupResult:
+        """Move every planned file not yet moved in this pass; read the final places back from the journal."""
         from .journal import Journal
         from .mover import Mover
 
-        outcomes = Mover(self.layout.root, Journal(records.journal_path)).recover()
-        if outcomes:
-            log.warning("run %s: finished %d moves left by an interrupted pass", run, len(outcomes))
-
-    def _move(self, run: str, records: RunRecords, result: DedupResult, report: RunReport) -> DedupResult:
-        from .journal import Journal
-        from .mover import Mover
-
-        mover = Mover(self.layout.root, Journal(records.journal_path))
+        journal = Journal(records.journal_path)
+        mover = Mover(self.layout.root, journal)
+        mover.recover()
         run_dir = self.layout.run_dir(run)
-        planned = [o for o in result.files if o.destination]
-        moves = [(run_dir / Path(*PurePosixPath(o.path).parts), self.layout.absolute(o.destination), o.sha256)
-                 for o in planned]
-        outcomes = mover.move_all(moves)
-        final: dict[str, FileOutcome] = {}
-        for outcome, moved in zip(planned, outcomes):
-            if moved.ok:
+        src_of = {o.path: str(PurePosixPath(run, o.path)) for o in result.files}
+        handled = {m.src for i, m in journal.state().planned.items() if i >= journal_from}
+        todo = [o for o in result.files if o.destination and src_of[o.path] not in handled]
+        mover.move_all([(run_dir / Path(*PurePosixPath(o.path).parts), self.layout.absolute(o.destination), o.sha256)
+                        for o in todo])
+        state = journal.state()
+        latest = {m.src: i for i, m in sorted(state.planned.items()) if i >= journal_from}
+        final = []
+        for outcome in result.files:
+            move_id = latest.get(src_of[outcome.path])
+            if move_id is None:
+                final.append(outcome)  # never planned: it stays where it is (unreadable, symlink)
+            elif move_id in state.done:
                 report.moved += 1
-                final[outcome.path] = outcome.model_copy(update={"destination": self.layout.relative(Path(moved.dst))})
+                final.append(outcome.model_copy(update={"destination": state.done[move_id]}))
             else:
-                report.move_errors.append(f"{outcome.path}: {moved.error}")
-                log.error("run %s: %s not moved: %s", run, outcome.path, moved.error)
-                final[outcome.path] = outcome.model_copy(update={"destination": None, "error": moved.error})
+                why = state.failed.get(move_id, "not moved")
+                report.move_errors.append(f"{outcome.path}: {why}")
+                log.error("run %s: %s not moved: %s", run, outcome.path, why)
+                final.append(outcome.model_copy(update={"destination": None, "error": why}))
         mover.prune_empty_dirs(run_dir)
-        if report.move_errors:
-            raise DedupError(f"run {run}: {len(report.move_errors)} files could not be moved; see the log")
-        return result.model_copy(update={"files": [final.get(o.path, o) for o in result.files]})
+        return result.model_copy(update={"files": final})
 
     def _upload(self, run: str, records: RunRecords, result: DedupResult) -> UploadSummary:
         from .uploader import UploadItem
@@ -242,7 +275,7 @@ class RunProcessor:
 
     def _state(self, run: str, status: str, result: DedupResult, passes: int, previous: RunState | None,
                upload: UploadSummary | None = None) -> RunState:
-        paths = sorted({o.path for o in result.files})
+        paths = sorted(o.path for o in result.files if o.destination or o.sha256 is None)
         return RunState(run=run, status=status, updated_at=_now(), passes=passes, counts=result.counts,  # type: ignore[arg-type]
                         processed_paths=paths if status == "processed" else [], upload=upload,
                         restored=previous.restored if previous else [])

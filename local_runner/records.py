@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dedup_engine.models import Counts, DedupResult
 
-RunStatus = Literal["processed", "dry-run", "failed"]
+RunStatus = Literal["processed", "dry-run", "failed", "moving"]
 
 
 class UploadSummary(BaseModel):
@@ -39,6 +39,7 @@ class RunState(BaseModel):
     counts: Counts = Field(default_factory=Counts)
     processed_paths: list[str] = Field(default_factory=list, description="run-relative paths already decided")
     error: str | None = None
+    journal_from: int | None = Field(default=None, description="first journal id of the pass being moved")
     upload: UploadSummary | None = None
     restored: list[str] = Field(default_factory=list)
 
@@ -99,6 +100,9 @@ class RunRecords:
 
     def write_result(self, result: DedupResult) -> None:
         atomic_write(self.result_path, result.model_dump_json(indent=2).encode())
+
+    def read_pass(self, number: int) -> DedupResult:
+        return DedupResult.model_validate_json((self.folder / "passes" / f"{number:04d}.json").read_bytes())
 
     def write_pass(self, result: DedupResult, number: int) -> Path:
         path = self.folder / "passes" / f"{number:04d}.json"

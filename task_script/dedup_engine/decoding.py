@@ -116,11 +116,12 @@ _OPENCV_MODES = {"L": 1, "RGB": 3, "RGBA": 4}
 def _decode_with_opencv(
     data: bytes, fmt: str, mode: str, width: int, height: int
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """OpenCV decodes lossless PNG and BMP to the same pixels as Pillow, faster and straight into an array.
-    None when it does not apply or fails: Pillow then decodes, or names the error."""
+    """OpenCV decodes BMP to the same pixels as Pillow, about five times faster, straight into an array.
+    (For PNG it is no faster, and libpng prints its complaints about a corrupt file to stderr.) None when it
+    does not apply or fails: Pillow then decodes, or names the error."""
     channels = _OPENCV_MODES.get(mode)
-    if fmt not in ("PNG", "BMP") or channels is None:
-        return None
+    if fmt != "BMP" or channels is None or not _complete(data):
+        return None  # an incomplete file goes to Pillow, which names what is wrong
     array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if array is None or array.dtype != np.uint8 or array.shape[:2] != (height, width):
         return None
@@ -138,6 +139,11 @@ def _decode_with_opencv(
     rgb = cv2.merge([planes[2], planes[1], planes[0]])
     pixels = rgb if opaque else cv2.merge([planes[2], planes[1], planes[0], planes[3]])
     return pixels, _luma(rgb)
+
+
+def _complete(data: bytes) -> bool:
+    """A BMP holds at least the size its header declares."""
+    return len(data) >= 6 and len(data) >= int.from_bytes(data[2:6], "little")
 
 
 def _canonical(image: Image.Image) -> tuple[np.ndarray, np.ndarray]:

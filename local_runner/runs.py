@@ -1,0 +1,136 @@
+"""Run folders under a watched folder, and the files of one run. Never follows symlinks.
+
+A run folder sits exactly ``depth`` levels below the watched folder (production: ``F:\\Imaging\\<project>\\<run>``,
+depth 2) and holds at least one file. The tool's own output folders are never runs. A run's name is its path
+relative to the watched folder with "/" separators (``ProjA/run-12``).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Collection, Sequence
+
+IGNORED_NAMES = frozenset({"thumbs.db", "desktop.ini", ".ds_store"})
+IGNORED_PATTERNS = ("~$*", "*.tmp", "*.part", "*.partial", "*.crdownload", "*.~*")
+
+
+@dataclass(frozen=True)
+class RunRef:
+    name: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class RunFile:
+    path: str  # relative to the run folder, "/" separators
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class RunListing:
+    run: RunRef
+    files: tuple[RunFile, ...]
+    refused: tuple[tuple[str, str], ...] = ()  # (path, why): symlinks and special files, never touched
+    ignored: tuple[str, ...] = ()  # temporary and system files: left where they are
+
+    def signature(self) -> frozenset[tuple[str, int, int]]:
+        return frozenset((f.path, f.size, f.mtime_ns) for f in self.files)
+
+
+def is_ignored(name: str) -> bool:
+    lower = name.lower()
+    return lower in IGNORED_NAMES or lower.startswith(".") or any(fnmatch.fnmatch(lower, p) for p in IGNORED_PATTERNS)
+
+
+def discover_runs(
+    root: Path, *, depth: int = 1, include: Sequence[str] = (), exclude_dirs: Collection[str] = ()
+) -> list[RunRef]:
+    """Run folders at ``depth`` below ``root`` that hold at least one file, in name order."""
+    if depth < 1:
+        raise ValueError("run depth must be at least 1")
+    found: list[RunRef] = []
+
+    def walk(folder: Path, parts: tuple[str, ...]) -> None:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            return
+        for entry in entries:
+            if not entry.is_dir(follow_symlinks=False) or entry.name.startswith("."):
+                continue
+            if not parts and entry.name in exclude_dirs:
+                continue
+            rel = (*parts, entry.name)
+            if len(rel) < depth:
+                if include and not any(fnmatch.fnmatch("/".join(rel), g) for g in include):
+                    continue
+                walk(Path(entry.path), rel)
+            elif _holds_a_file(Path(entry.path)):
+                found.append(RunRef("/".join(rel), Path(entry.path)))
+
+    walk(root, ())
+    return found
+
+
+def run_for_path(root: Path, path: Path, depth: int) -> str | None:
+    """The run a path inside the watched folder belongs to, or None (too shallow, or outside)."""
+    try:
+        parts = path.relative_to(root).parts
+    except ValueError:
+        return None
+    if len(parts) <= depth - 1 or len(parts) < depth:
+        return None
+    return "/".join(parts[:depth])
+
+
+def list_run_files(run: RunRef) -> RunListing:
+    files: list[RunFile] = []
+    refused: list[tuple[str, str]] = []
+    ignored: list[str] = []
+
+    def walk(folder: str, prefix: str) -> None:
+        try:
+            entries = list(os.scandir(folder))
+        except OSError as exc:
+            refused.append((prefix.rstrip("/") or ".", f"cannot list the folder: {exc.strerror or exc}"))
+            return
+        for entry in entries:
+            rel = prefix + entry.name
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue  # removed while listing
+            if stat.S_ISLNK(info.st_mode):
+                refused.append((rel, "symbolic link: not followed, left in place"))
+            elif stat.S_ISDIR(info.st_mode):
+                walk(entry.path, rel + "/")
+            elif not stat.S_ISREG(info.st_mode):
+                refused.append((rel, "not a regular file: left in place"))
+            elif is_ignored(entry.name):
+                ignored.append(rel)
+            else:
+                files.append(RunFile(rel, info.st_size, info.st_mtime_ns))
+
+    walk(str(run.path), "")
+    files.sort(key=lambda f: f.path)
+    return RunListing(run, tuple(files), tuple(sorted(refused)), tuple(sorted(ignored)))
+
+
+def _holds_a_file(folder: Path) -> bool:
+    stack = [folder]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_file(follow_symlinks=False) and not is_ignored(entry.name):
+                return True
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(Path(entry.path))
+    return False

@@ -1,0 +1,144 @@
+"""The drop-zone service: find settled runs, process each, keep going when one fails.
+
+``run_once`` processes every run that has settled (by file age) and reports the others as pending;
+``run_forever`` watches for file events and processes runs as they settle, until interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any, Callable
+
+from dedup_engine import DedupError, DedupParams
+
+from .layout import Layout
+from .processing import RunFiles, RunProcessor
+from .progress import progress_factory
+from .runs import RunListing, discover_runs, list_run_files
+from .settle import settled_by_age
+from .watcher import RunWatcher
+
+log = logging.getLogger("local_runner.service")
+
+EXIT_OK, EXIT_RUN_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+
+
+class Service:
+    def __init__(
+        self,
+        layout: Layout,
+        processor: RunProcessor,
+        *,
+        depth: int = 1,
+        include: tuple[str, ...] = (),
+        settle_seconds: float = 30.0,
+        polling: bool = False,
+        poll_interval: float = 5.0,
+        after_run: Callable[[], Any] | None = None,
+    ) -> None:
+        self.layout = layout
+        self.processor = processor
+        self.depth = depth
+        self.include = include
+        self.settle_seconds = settle_seconds
+        self.polling = polling
+        self.poll_interval = poll_interval
+        self.after_run = after_run
+
+    @classmethod
+    def from_args(cls, layout: Layout, params: DedupParams, args: argparse.Namespace) -> Service:
+        uploader = None
+        if args.upload_to:
+            from .uploader import Uploader, UploadSettings
+
+            uploader = Uploader(UploadSettings.from_url(args.upload_to, endpoint_url=args.s3_endpoint_url))
+        reporter = index = None
+        try:
+            from .report import write_index, write_report
+
+            reporter = write_report
+            index = lambda: write_index(layout)  # noqa: E731
+        except ImportError:  # the report is optional equipment
+            pass
+        processor = RunProcessor(
+            layout, params, workers=args.workers, dry_run=args.dry_run, uploader=uploader,
+            progress=None if args.no_progress else progress_factory(), reporter=reporter,
+        )
+        return cls(layout, processor, depth=args.run_depth, include=tuple(args.include),
+                   settle_seconds=args.settle_seconds, polling=args.polling, poll_interval=args.poll_interval,
+                   after_run=index)
+
+    def needs_processing(self, listing: RunListing) -> bool:
+        state = self.processor.records(listing.run.name).read_state()
+        if state is None or state.status != "processed":
+            return True
+        done = set(state.processed_paths)
+        if any(f.path not in done for f in listing.files) or any(p not in done for p, _ in listing.refused):
+            return True
+        return bool(self.processor.uploader is not None and (state.upload is None or state.upload.failed))
+
+    def process(self, listing: RunListing) -> bool:
+        run = listing.run.name
+        try:
+            self.processor.process(RunFiles(run, [(f.path, f.size, f.mtime_ns) for f in listing.files],
+                                            list(listing.refused)))
+            return True
+        except DedupError as exc:
+            log.error("run %s failed: %s", run, exc)
+            self.processor.fail(run, exc)
+            return False
+        finally:
+            if self.after_run is not None:
+                try:
+                    self.after_run()
+                except OSError as exc:
+                    log.warning("run index not updated: %s", exc)
+
+    def finish_interrupted(self) -> None:
+        """Runs whose moves were interrupted are finished first, even if their run folder is now empty."""
+        for run in self.processor.interrupted_runs():
+            try:
+                self.processor.finish_interrupted(run)
+            except DedupError as exc:
+                log.error("run %s: the interrupted pass could not be finished: %s", run, exc)
+
+    def run_once(self) -> int:
+        if not self.processor.dry_run:
+            self.finish_interrupted()
+        runs = discover_runs(self.layout.root, depth=self.depth, include=self.include,
+                             exclude_dirs=self.layout.output_names)
+        failed = pending = done = 0
+        for ref in runs:
+            listing = list_run_files(ref)
+            if not self.needs_processing(listing):
+                continue
+            if not settled_by_age(listing, self.settle_seconds):
+                pending += 1
+                log.info("run %s: still being written (files changed in the last %.0f s): left for later",
+                         ref.name, self.settle_seconds)
+                continue
+            if self.process(listing):
+                done += 1
+            else:
+                failed += 1
+        log.info("done: %d runs processed, %d failed, %d pending, %d already up to date", done, failed, pending,
+                 len(runs) - done - failed - pending)
+        return EXIT_RUN_FAILED if failed else EXIT_OK
+
+    def run_forever(self) -> int:
+        watcher = RunWatcher(
+            self.layout.root, needs_processing=self.needs_processing, depth=self.depth, include=self.include,
+            exclude_dirs=self.layout.output_names, settle_seconds=self.settle_seconds, polling=self.polling,
+            poll_interval=self.poll_interval,
+        )
+        if not self.processor.dry_run:
+            self.finish_interrupted()
+        try:
+            with watcher:
+                while True:
+                    for listing in watcher.wait_settled(timeout=None):
+                        self.process(listing)
+        except KeyboardInterrupt:
+            log.info("stopped")
+            return EXIT_INTERRUPTED
