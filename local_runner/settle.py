@@ -1,5 +1,6 @@
 """When has the instrument finished writing a run? No file changed size or mtime for ``settle_seconds``, as the
-File Log Agent judges it, and none is still open for writing (on Windows the instrument's open handle refuses us).
+File Log Agent judges it, and none is still open for writing (Windows: the instrument's handle refuses a
+read-write open; Linux: /proc shows the descriptor).
 
 Pure bookkeeping with an injected clock; the watcher feeds it listings.
 """
@@ -10,23 +11,55 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from .runs import RunListing
 
 
-def open_for_writing(path: Path) -> bool:
-    """True when another program holds the file open for writing. Windows: its lock refuses a read-write open.
-    POSIX has no mandatory locks, so there size and mtime stability is the whole test."""
-    if os.name != "nt":
-        return False
-    try:
-        with open(path, "r+b"):
-            return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
+def open_for_writing(run_dir: Path, files: Sequence[Path]) -> list[Path]:
+    """Files of a run that some program holds open for writing.
+
+    Windows: the instrument's open handle refuses our read-write open. Linux: one pass over /proc/*/fd, keeping
+    descriptors opened write-only or read-write on a file inside the run (processes of other users are not visible
+    without privileges). Elsewhere nothing is detected, and size and mtime stability is the whole test.
+    """
+    if os.name == "nt":
+        busy = []
+        for path in files:
+            try:
+                with open(path, "r+b"):
+                    pass
+            except PermissionError:
+                busy.append(path)
+            except OSError:
+                continue
+        return busy
+    proc = Path("/proc")
+    if not (proc / "self" / "fd").is_dir():
+        return []
+    prefix = str(run_dir.resolve()) + os.sep
+    wanted = {str(p.resolve()) for p in files} if files else None
+    busy: list[Path] = []
+    for pid in os.listdir(proc):
+        if not pid.isdigit():
+            continue
+        fd_dir = proc / pid / "fd"
+        try:
+            descriptors = os.listdir(fd_dir)
+        except OSError:
+            continue
+        for fd in descriptors:
+            try:
+                target = os.readlink(fd_dir / fd)
+                if not target.startswith(prefix) or (wanted is not None and target not in wanted):
+                    continue
+                info = (proc / pid / "fdinfo" / fd).read_text()
+            except OSError:
+                continue
+            flags = next((int(line.split()[1], 8) for line in info.splitlines() if line.startswith("flags:")), 0)
+            if flags & os.O_ACCMODE in (os.O_WRONLY, os.O_RDWR):
+                busy.append(Path(target))
+    return busy
 
 
 @dataclass
@@ -39,7 +72,7 @@ class _Seen:
 class SettleTracker:
     settle_seconds: float
     clock: Callable[[], float] = time.monotonic
-    is_open: Callable[[Path], bool] = open_for_writing
+    open_files: Callable[[Path, Sequence[Path]], list[Path]] = open_for_writing
     _seen: dict[str, _Seen] = field(default_factory=dict)
 
     def observe(self, listing: RunListing) -> bool:
@@ -52,7 +85,7 @@ class SettleTracker:
             self._seen[name] = seen = _Seen(signature, now)
         if now - seen.changed_at < self.settle_seconds:
             return False
-        if any(self.is_open(listing.run.path.joinpath(*f.path.split("/"))) for f in listing.files):
+        if self.open_files(listing.run.path, [listing.run.path.joinpath(*f.path.split("/")) for f in listing.files]):
             seen.changed_at = now  # still being written: wait another settle period
             return False
         return True
@@ -67,10 +100,10 @@ class SettleTracker:
 
 
 def settled_by_age(listing: RunListing, settle_seconds: float, now_ns: int | None = None,
-                   is_open: Callable[[Path], bool] = open_for_writing) -> bool:
+                   open_files: Callable[[Path, Sequence[Path]], list[Path]] = open_for_writing) -> bool:
     """For --once: settled if the newest file is older than settle_seconds by the wall clock and none is open."""
     now_ns = time.time_ns() if now_ns is None else now_ns
     newest = max((f.mtime_ns for f in listing.files), default=0)
     if (now_ns - newest) / 1e9 < settle_seconds:
         return False
-    return not any(is_open(listing.run.path.joinpath(*f.path.split("/"))) for f in listing.files)
+    return not open_files(listing.run.path, [listing.run.path.joinpath(*f.path.split("/")) for f in listing.files])

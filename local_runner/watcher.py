@@ -51,7 +51,7 @@ class RunWatcher:
         rescan_seconds: float = 60.0,
         observer_factory: Callable[[], BaseObserver] | None = None,
         clock: Callable[[], float] = time.monotonic,
-        is_open: Callable[[Path], bool] = open_for_writing,
+        open_files: Callable[[Path, Sequence[Path]], list[Path]] = open_for_writing,
     ) -> None:
         self.root = root
         self.needs_processing = needs_processing
@@ -61,7 +61,7 @@ class RunWatcher:
         self.polling = polling
         self.poll_interval = poll_interval
         self.rescan_seconds = rescan_seconds
-        self.tracker = SettleTracker(settle_seconds, clock, is_open)
+        self.tracker = SettleTracker(settle_seconds, clock, open_files)
         self._observer_factory = observer_factory
         self._observer: BaseObserver | None = None
         self._dirty: set[str] = set()
