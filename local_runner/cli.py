@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     up = parser.add_argument_group("upload (what the File Log Agent does, for setups without one)")
     up.add_argument("--upload-to", metavar="s3://BUCKET/PREFIX", help="upload unique files and result.json")
     up.add_argument("--s3-endpoint-url", help="S3-compatible endpoint (MinIO, a local moto server)")
+    up.add_argument("--s3-max-attempts", type=int, default=6,
+                    help="attempts per request, botocore standard retry mode (6); failures are retried next pass")
     people = parser.add_argument_group("logs")
     people.add_argument("--log-file", type=Path, help="rotating log file (default: W/<records-dir>/logs/local_runner.log)")
     people.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])

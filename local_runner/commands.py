@@ -82,8 +82,9 @@ def collect_status(layout: Layout, *, depth: int = 1, include: Sequence[str] = (
     for ref in discover_runs(layout.root, depth=depth, include=include, exclude_dirs=layout.output_names):
         listing = list_run_files(ref)
         state = RunRecords(layout.records(ref.name)).read_state()
-        done = set(state.processed_paths) if state and state.status == "processed" else set()
-        waiting = [f for f in listing.files if f.path not in done] + [r for r in listing.refused if r[0] not in done]
+        decided = state.decided if state is not None else (lambda *a: False)
+        waiting = [f for f in listing.files if not decided(f.path, f.size, f.mtime_ns)] + \
+            [r for r in listing.refused if not decided(r[0])]
         settled = settled_by_age(listing, settle_seconds)
         line = _line_from_state(ref.name, state)
         line.files_waiting = len(waiting)

@@ -25,6 +25,8 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+tqdm.monitor_interval = 0  # no monitor thread: our bars are updated from one place and closed explicitly
+
 TRANSFORMS = ("exact_copy", "reencode_format", "brightness", "gaussian_noise", "jpeg_recompress", "shift", "crop",
               "resize_95pct")
 SCHEMA = "image-dedup-generator-truth/1"

@@ -74,6 +74,10 @@ class RunProcessor:
     def records(self, run: str) -> RunRecords:
         return RunRecords(self.layout.records(run))
 
+    @staticmethod
+    def records_of(folder: Path) -> RunRecords:
+        return RunRecords(folder)
+
     def process(self, listing: RunFiles) -> RunReport:
         started = time.perf_counter()
         run = listing.run
@@ -83,9 +87,9 @@ class RunProcessor:
             self.finish_interrupted(run)
         state = records.read_state()
         previous = records.read_result() if state and state.status == "processed" else None
-        done = set(state.processed_paths) if state and state.status == "processed" else set()
-        fresh = [f for f in listing.files if f[0] not in done]
-        refused = [r for r in listing.refused if r[0] not in done]
+        decided = state.decided if state and state.status == "processed" else (lambda *a: False)
+        fresh = [f for f in listing.files if not decided(*f)]
+        refused = [r for r in listing.refused if not decided(r[0])]
         if not fresh and not refused:
             report = RunReport(run, "unchanged", previous, seconds=0.0, records=records.folder)
             if state and previous and self.uploader is not None and (state.upload is None or state.upload.failed):
@@ -93,7 +97,7 @@ class RunProcessor:
                 report.upload = self._upload(run, records, previous)
                 records.write_state(state.model_copy(update={"upload": report.upload, "updated_at": _now()}))
             else:
-                log.info("run %s: nothing new (%d files already processed)", run, len(done))
+                log.info("run %s: nothing new (%d files already processed)", run, len(state.processed_paths) if state else 0)
             report.seconds = time.perf_counter() - started
             return report
         manifest = self._manifest(run, fresh, previous)
@@ -104,17 +108,18 @@ class RunProcessor:
         result = self._with_refused(result, refused)
         result = result.model_copy(update={"files": [self._planned(run, o) for o in result.files]})
         number = (state.passes if state and state.status == "processed" else 0) + 1
+        seen = {path: (size, mtime) for path, size, mtime in fresh}
         records.write_pass(result, number)
         combined = _merge(previous, result) if previous else result
         records.write_result(combined)
         report = RunReport(run, "dry-run" if self.dry_run else "processed", combined, records=records.folder)
         if self.dry_run:
-            records.write_state(self._state(run, "dry-run", combined, number, state))
+            records.write_state(self._state(run, "dry-run", combined, number, state, seen=seen))
             log.info("run %s: dry run, nothing moved; plan in %s", run, records.result_path)
         else:
             from .journal import Journal
 
-            moving = self._state(run, "moving", combined, number, state)
+            moving = self._state(run, "moving", combined, number, state, seen=seen)
             moving.journal_from = Journal(records.journal_path).next_id()
             moving.processed_paths = state.processed_paths if state and state.status == "processed" else []
             records.write_state(moving)  # before any move: a crash from here on is finished by finish_interrupted
@@ -124,7 +129,7 @@ class RunProcessor:
             report.result = combined
             if self.uploader is not None:
                 report.upload = self._upload(run, records, combined)
-            records.write_state(self._state(run, "processed", combined, number, state, report.upload))
+            records.write_state(self._state(run, "processed", combined, number, state, report.upload, seen=seen))
         if self.reporter is not None:
             try:
                 path = self.reporter(records.folder, combined, self.layout)
@@ -189,7 +194,7 @@ class RunProcessor:
         return result.model_copy(update={"files": files, "counts": counts})
 
     def _planned(self, run: str, outcome: FileOutcome) -> FileOutcome:
-        if outcome.sha256 is None:  # unreadable or refused: it stays where it is
+        if outcome.sha256 is None or outcome.status == "error":  # unreadable, broken or refused: left untouched
             return outcome.model_copy(update={"destination": None})
         return outcome.model_copy(update={"destination": self.layout.destination(run, outcome)})
 
@@ -274,11 +279,20 @@ class RunProcessor:
         return summary
 
     def _state(self, run: str, status: str, result: DedupResult, passes: int, previous: RunState | None,
-               upload: UploadSummary | None = None) -> RunState:
-        paths = sorted(o.path for o in result.files if o.destination or o.sha256 is None)
+               upload: UploadSummary | None = None, *, seen: dict[str, tuple[int, int]] | None = None) -> RunState:
+        """Decided files: moved ones and errors left in place (with their size and mtime, to notice a change);
+        a file whose move was refused (changed meanwhile) is not decided and comes back next pass."""
+        paths = sorted(o.path for o in result.files if o.destination or o.status == "error")
+        left = dict(previous.left_in_place) if previous and previous.status in ("processed", "moving") else {}
+        for outcome in result.files:
+            if outcome.status == "error" and not outcome.destination:
+                if seen and outcome.path in seen:
+                    left[outcome.path] = seen[outcome.path]
+            else:
+                left.pop(outcome.path, None)
         return RunState(run=run, status=status, updated_at=_now(), passes=passes, counts=result.counts,  # type: ignore[arg-type]
                         processed_paths=paths if status == "processed" else [], upload=upload,
-                        restored=previous.restored if previous else [])
+                        restored=previous.restored if previous else [], left_in_place=left)
 
 
 def _merge(previous: DedupResult, current: DedupResult) -> DedupResult:

@@ -7,6 +7,8 @@ from typing import Callable
 
 from tqdm import tqdm
 
+tqdm.monitor_interval = 0  # no monitor thread: our bars are updated from one place and closed explicitly
+
 MIN_FILES = 200
 
 

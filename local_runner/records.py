@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from dedup_engine.models import Counts, DedupResult
 
@@ -32,6 +32,7 @@ class UploadSummary(BaseModel):
 
 class RunState(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    _done_cache: tuple[list[str], frozenset[str]] | None = PrivateAttr(default=None)
     run: str
     status: RunStatus
     updated_at: dt.datetime
@@ -42,6 +43,22 @@ class RunState(BaseModel):
     journal_from: int | None = Field(default=None, description="first journal id of the pass being moved")
     upload: UploadSummary | None = None
     restored: list[str] = Field(default_factory=list)
+    left_in_place: dict[str, tuple[int, int]] = Field(
+        default_factory=dict,
+        description="files in error left in the run folder: (size, mtime_ns) when decided; a change decides them again")
+
+    def decided(self, path: str, size: int | None = None, mtime_ns: int | None = None) -> bool:
+        """Is this file of the run already decided? Files left in place in error are decided again once they change
+        (a truncated file that the instrument completes later)."""
+        if self.status != "processed" or path not in self._done_set():
+            return False
+        seen = self.left_in_place.get(path)
+        return seen is None or size is None or (size, mtime_ns) == tuple(seen)
+
+    def _done_set(self) -> frozenset[str]:
+        if self._done_cache is None or self._done_cache[0] is not self.processed_paths:
+            self._done_cache = (self.processed_paths, frozenset(self.processed_paths))
+        return self._done_cache[1]
 
 
 def atomic_write(path: Path, data: bytes) -> None:

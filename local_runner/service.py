@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import time
 from typing import Any, Callable
 
 from dedup_engine import DedupError, DedupParams
@@ -15,7 +16,7 @@ from dedup_engine import DedupError, DedupParams
 from .layout import Layout
 from .processing import RunFiles, RunProcessor
 from .progress import progress_factory
-from .runs import RunListing, discover_runs, list_run_files
+from .runs import RunListing, RunRef, discover_runs, list_run_files
 from .settle import settled_by_age
 from .watcher import RunWatcher
 
@@ -36,7 +37,9 @@ class Service:
         polling: bool = False,
         poll_interval: float = 5.0,
         after_run: Callable[[], Any] | None = None,
+        retry_seconds: float = 300.0,
     ) -> None:
+        self.retry_seconds = retry_seconds
         self.layout = layout
         self.processor = processor
         self.depth = depth
@@ -52,7 +55,8 @@ class Service:
         if args.upload_to:
             from .uploader import Uploader, UploadSettings
 
-            uploader = Uploader(UploadSettings.from_url(args.upload_to, endpoint_url=args.s3_endpoint_url))
+            uploader = Uploader(UploadSettings.from_url(args.upload_to, endpoint_url=args.s3_endpoint_url,
+                                                        max_attempts=args.s3_max_attempts))
         reporter = index = None
         try:
             from .report import write_index, write_report
@@ -73,8 +77,8 @@ class Service:
         state = self.processor.records(listing.run.name).read_state()
         if state is None or state.status != "processed":
             return True
-        done = set(state.processed_paths)
-        if any(f.path not in done for f in listing.files) or any(p not in done for p, _ in listing.refused):
+        if any(not state.decided(f.path, f.size, f.mtime_ns) for f in listing.files) or \
+                any(not state.decided(p) for p, _ in listing.refused):
             return True
         return bool(self.processor.uploader is not None and (state.upload is None or state.upload.failed))
 
@@ -103,11 +107,27 @@ class Service:
             except DedupError as exc:
                 log.error("run %s: the interrupted pass could not be finished: %s", run, exc)
 
+    def retry_uploads(self, skip: frozenset[str] | set[str] = frozenset()) -> int:
+        """Runs whose folder is empty now (every file moved) but whose upload is unfinished: upload again."""
+        if self.processor.uploader is None or self.processor.dry_run:
+            return 0
+        root = self.layout.runs_records_root()
+        retried = 0
+        for state_file in sorted(root.rglob("state.json")) if root.is_dir() else []:
+            state = self.processor.records_of(state_file.parent).read_state()
+            if state is None or state.run in skip or state.status != "processed":
+                continue
+            if state.upload is None or state.upload.failed:
+                self.process(RunListing(RunRef(state.run, self.layout.run_dir(state.run)), ()))
+                retried += 1
+        return retried
+
     def run_once(self) -> int:
         if not self.processor.dry_run:
             self.finish_interrupted()
         runs = discover_runs(self.layout.root, depth=self.depth, include=self.include,
                              exclude_dirs=self.layout.output_names)
+        self.retry_uploads(skip={r.name for r in runs})
         failed = pending = done = 0
         for ref in runs:
             listing = list_run_files(ref)
@@ -136,9 +156,14 @@ class Service:
             self.finish_interrupted()
         try:
             with watcher:
+                self.retry_uploads()
+                last_retry = time.monotonic()
                 while True:
-                    for listing in watcher.wait_settled(timeout=None):
+                    for listing in watcher.wait_settled(timeout=self.retry_seconds):
                         self.process(listing)
+                    if time.monotonic() - last_retry >= self.retry_seconds:
+                        self.retry_uploads()  # an S3 outage ends: the unfinished uploads go
+                        last_retry = time.monotonic()
         except KeyboardInterrupt:
             log.info("stopped")
             return EXIT_INTERRUPTED
