@@ -39,5 +39,7 @@ def remove(handlers: list[logging.Handler]) -> None:
         logger = logging.getLogger(name)
         for handler in handlers:
             logger.removeHandler(handler)
+        if not logger.handlers:
+            logger.propagate = True  # back to the default, for whoever configures logging next
     for handler in handlers:
         handler.close()

@@ -94,6 +94,16 @@ class Uploader:
     def describe(self) -> str:
         return self.settings.describe()
 
+    def close(self) -> None:
+        """Close the client's pooled connections."""
+        self.client.close()
+
+    def __enter__(self) -> Uploader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def key(self, run: str, key_path: str) -> str:
         parts = [p for p in (self.settings.prefix, *PurePosixPath(run).parts, *PurePosixPath(key_path).parts) if p]
         return "/".join(parts)

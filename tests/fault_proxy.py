@@ -35,6 +35,7 @@ class FaultProxy:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            timeout = 2  # an idle keep-alive connection ends its thread soon after the client stops
 
             def log_message(self, format: str, *args: object) -> None:  # quiet
                 pass
