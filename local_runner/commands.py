@@ -240,6 +240,10 @@ def restore_main(argv: list[str]) -> int:
     handlers = logs.configure("INFO", layout.root / layout.records_dir / "logs" / "local_runner.log", console=False)
     try:
         report = restore(layout, run_name, args.paths, dry_run=args.dry_run)
+        if report.restored and not args.dry_run:
+            from .report import write_reports
+
+            write_reports(layout, [run_name])
     finally:
         logs.remove(handlers)
     verb = "would restore" if args.dry_run else "restored"

@@ -66,6 +66,8 @@ def atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        if os.name != "nt":
+            os.fchmod(fd, 0o644)  # readable like any file we write (mkstemp makes it owner-only)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

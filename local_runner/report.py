@@ -1,0 +1,224 @@
+"""The run report a scientist opens: W/.dedup/runs/<run>/report.html, and an index of runs: W/.dedup/index.html.
+
+Self-contained: thumbnails are inline JPEG data URIs, styles inline, no script, no external file or network (a
+Content-Security-Policy forbids any). Large runs are paged: ``report.html`` holds the summary, the errors and the
+first GROUPS_PER_PAGE duplicate groups; ``report-0002.html`` ... the next ones, each page self-contained, the page
+size stated on every page. Thumbnails are small (THUMB px), so a 40,000-image run stays light to open.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import io
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Iterable, Sequence
+
+from PIL import Image
+
+from dedup_engine.decoding import decode
+from dedup_engine.errors import DedupError
+from dedup_engine.models import DedupResult, FileOutcome
+
+from .layout import Layout
+from .records import RunRecords, atomic_write
+
+log = logging.getLogger("local_runner.report")
+
+GROUPS_PER_PAGE = 200
+THUMB = 96
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+STYLE = """
+body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;background:#fafafa}
+h1{font-size:1.4em;margin:0 0 .3em} h2{font-size:1.15em;margin:1.4em 0 .5em}
+table{border-collapse:collapse} td,th{padding:3px 8px;text-align:left;vertical-align:top;border-bottom:1px solid #ddd}
+.counts td{font-size:1.1em} .num{text-align:right;font-variant-numeric:tabular-nums}
+.group{display:flex;flex-wrap:wrap;gap:10px;align-items:flex-start;background:#fff;border:1px solid #ddd;
+ border-radius:6px;padding:8px;margin:8px 0}
+.tile{width:180px;font-size:12px;word-break:break-all} .tile img{display:block;width:96px;height:96px;
+ object-fit:contain;background:#eee;image-rendering:pixelated;border:2px solid #ccc}
+.kept img{border-color:#2a7} .kept b{color:#175} .arch img{border-color:#c83}
+.nav{margin:1em 0} .nav a{margin-right:1em} .err{color:#a22} .muted{color:#777}
+"""
+
+
+@dataclass(frozen=True)
+class Group:
+    kept: FileOutcome
+    archived: tuple[FileOutcome, ...]
+
+
+def groups_of(result: DedupResult) -> list[Group]:
+    by_path = result.by_path()
+    members: dict[str, list[FileOutcome]] = {}
+    for outcome in result.files:
+        if outcome.status == "duplicate" and outcome.duplicate_of:
+            members.setdefault(outcome.duplicate_of, []).append(outcome)
+    return [Group(by_path[kept], tuple(dups)) for kept, dups in members.items() if kept in by_path]
+
+
+def thumbnail(path: Path, *, max_pixels: int) -> str | None:
+    """A small JPEG data URI of the image at ``path`` (decoded by content), or None if it cannot be read."""
+    try:
+        data = path.read_bytes()
+        image = decode(data, path=path.name, max_pixels=max_pixels)
+    except (OSError, DedupError):
+        return None
+    picture = Image.fromarray(image.grey)
+    picture.thumbnail((THUMB, THUMB), Image.Resampling.BILINEAR)
+    buffer = io.BytesIO()
+    picture.save(buffer, "JPEG", quality=80)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _where(layout: Layout, run: str, outcome: FileOutcome) -> Path:
+    """Where the file is now: its destination once moved, else still in the run folder (dry run, error)."""
+    if outcome.destination:
+        moved = layout.absolute(outcome.destination)
+        if moved.exists():
+            return moved
+    return layout.run_dir(run).joinpath(*PurePosixPath(outcome.path).parts)
+
+
+def _tile(outcome: FileOutcome, uri: str | None, role: str) -> str:
+    name = html.escape(outcome.path)
+    image = f'<img alt="{name}" src="{uri}">' if uri else '<div class="muted">(no preview)</div>'
+    if role == "kept":
+        detail = "<b>kept</b>"
+    else:
+        bits = [f"distance {outcome.distance:g}" if outcome.distance is not None else "",
+                f"residual {outcome.residual:.2f}" if outcome.residual is not None else ""]
+        detail = "archived: " + html.escape(outcome.reason or "duplicate") + \
+            ("<br>" + ", ".join(b for b in bits if b) if any(bits) else "")
+    where = html.escape(outcome.destination or "")
+    return f'<div class="tile {role}">{image}<div>{name}</div><div>{detail}</div><div class="muted">{where}</div></div>'
+
+
+def _page(title: str, body: Iterable[str]) -> bytes:
+    return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">"
+            f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>"
+            + "".join(body) + "</body></html>").encode("utf-8")
+
+
+def _page_name(number: int) -> str:
+    return "report.html" if number == 1 else f"report-{number:04d}.html"
+
+
+def _nav(number: int, pages: int, groups: int) -> str:
+    links = []
+    if number > 1:
+        links.append(f'<a href="{_page_name(number - 1)}">&larr; previous</a>')
+    links.append(f"page {number} of {pages} &middot; {GROUPS_PER_PAGE} groups per page &middot; {groups} groups")
+    if number < pages:
+        links.append(f'<a href="{_page_name(number + 1)}">next &rarr;</a>')
+    if number != 1:
+        links.append('<a href="report.html">summary</a>')
+    return '<div class="nav">' + " ".join(links) + "</div>"
+
+
+def write_report(folder: Path, result: DedupResult, layout: Layout, *, workers: int = 2) -> Path:
+    """Write the run's report pages into ``folder``; returns the first page."""
+    run = result.run
+    groups = groups_of(result)
+    pages = max(1, -(-len(groups) // GROUPS_PER_PAGE))
+    max_pixels = result.params.max_pixels
+    summary = _summary(result, layout)
+    for number in range(1, pages + 1):
+        chunk = groups[(number - 1) * GROUPS_PER_PAGE: number * GROUPS_PER_PAGE]
+        outcomes = [o for g in chunk for o in (g.kept, *g.archived)]
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            uris = dict(zip((o.path for o in outcomes),
+                            pool.map(lambda o: thumbnail(_where(layout, run, o), max_pixels=max_pixels), outcomes)))
+        body = [f"<h1>Run {html.escape(run)}</h1>"]
+        if number == 1:
+            body.append(summary)
+        body.append(f"<h2>Duplicate groups ({len(groups)})</h2>")
+        body.append(_nav(number, pages, len(groups)))
+        if not groups:
+            body.append('<p class="muted">No duplicates: every image was kept.</p>')
+        for group in chunk:
+            tiles = [_tile(group.kept, uris.get(group.kept.path), "kept")]
+            tiles += [_tile(o, uris.get(o.path), "arch") for o in group.archived]
+            body.append('<div class="group">' + "".join(tiles) + "</div>")
+        body.append(_nav(number, pages, len(groups)))
+        atomic_write(folder / _page_name(number), _page(f"Run {run} - dedup report", body))
+    for stale in folder.glob("report-*.html"):  # pages of an earlier, longer version of this report
+        if int(stale.stem.split("-")[1]) > pages:
+            stale.unlink()
+    return folder / "report.html"
+
+
+def _summary(result: DedupResult, layout: Layout) -> str:
+    c = result.counts
+    p = result.params
+    counts = (f'<table class="counts"><tr><th>files</th><th>unique</th><th>duplicates archived</th><th>errors</th>'
+              f"<th>passed through</th></tr><tr><td class=num>{c.total}</td><td class=num>{c.unique}</td>"
+              f"<td class=num>{c.duplicate}</td><td class=num>{c.error}</td><td class=num>{c.passthrough}</td></tr>"
+              "</table>")
+    params = ", ".join(f"{k}={v}" for k, v in p.model_dump().items())
+    timings = ", ".join(f"{k} {v:.2f} s" for k, v in result.timings.items()) or "not recorded"
+    when = result.finished_at.astimezone().strftime("%Y-%m-%d %H:%M:%S") if result.finished_at else "?"
+    parts = [counts,
+             f"<p>Decided {html.escape(when)} by image-dedup {html.escape(result.tool_version or '')} "
+             f"(method <b>{html.escape(result.method)}</b>).<br>Parameters: <code>{html.escape(params)}</code><br>"
+             f"Timings: {html.escape(timings)}</p>",
+             f"<p>Unique images are in <code>{html.escape(layout.unique_dir)}/{html.escape(result.run)}</code>, "
+             f"archived duplicates in <code>{html.escape(layout.archive_dir)}/{html.escape(result.run)}</code>. "
+             "Nothing was deleted; <code>python -m local_runner restore W RUN [PATH ...]</code> brings archived "
+             "files back.</p>"]
+    errors = [o for o in result.files if o.status == "error"]
+    parts.append(f"<h2>Files in error ({len(errors)})</h2>")
+    if errors:
+        rows = "".join(f"<tr><td>{html.escape(o.path)}</td><td class=err>{html.escape(o.error or '')}</td></tr>"
+                       for o in errors)
+        parts.append(f"<p>Left untouched in the run folder.</p><table><tr><th>file</th><th>error</th></tr>{rows}"
+                     "</table>")
+    else:
+        parts.append('<p class="muted">None.</p>')
+    return "".join(parts)
+
+
+def write_index(layout: Layout) -> Path:
+    """W/.dedup/index.html: every run with its counts and a link to its report."""
+    root = layout.runs_records_root()
+    rows = []
+    for state_file in sorted(root.rglob("state.json")) if root.is_dir() else []:
+        records = RunRecords(state_file.parent)
+        try:
+            state = records.read_state()
+        except ValueError:
+            continue
+        if state is None:
+            continue
+        c = state.counts
+        link = os.path.relpath(records.report_path, layout.root / layout.records_dir).replace(os.sep, "/")
+        name = html.escape(state.run)
+        cell = f'<a href="{html.escape(link)}">{name}</a>' if records.report_path.exists() else name
+        rows.append(f"<tr><td>{cell}</td><td>{html.escape(state.status)}</td><td class=num>{c.total}</td>"
+                    f"<td class=num>{c.unique}</td><td class=num>{c.duplicate}</td><td class=num>{c.error}</td>"
+                    f"<td>{state.updated_at.astimezone().strftime('%Y-%m-%d %H:%M')}</td></tr>")
+    body = [f"<h1>Drop zone {html.escape(str(layout.root))}</h1>",
+            f"<p class=muted>Updated {dt.datetime.now().strftime('%Y-%m-%d %H:%M:%S')}</p>",
+            "<table><tr><th>run</th><th>status</th><th>files</th><th>unique</th><th>duplicates</th><th>errors</th>"
+            "<th>updated</th></tr>" + "".join(rows) + "</table>"]
+    path = layout.root / layout.records_dir / "index.html"
+    atomic_write(path, _page("image-dedup runs", body))
+    return path
+
+
+def write_reports(layout: Layout, runs: Sequence[str]) -> list[Path]:
+    """Regenerate the reports of named runs from their records (e.g. after a restore)."""
+    written = []
+    for run in runs:
+        records = RunRecords(layout.records(run))
+        result = records.read_result()
+        if result is not None:
+            written.append(write_report(records.folder, result, layout))
+    write_index(layout)
+    return written

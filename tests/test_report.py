@@ -1,0 +1,98 @@
+"""The run report, opened in a real headless Chromium: loads without errors, shows the groups, pages big runs."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from local_runner import cli, report
+from local_runner.generator import generate
+from local_runner.layout import Layout
+from local_runner.records import RunRecords
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (.ci/run installs it)")
+
+
+def _chromium(page: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--enable-logging=stderr",
+         "--v=0", f"--user-data-dir={page.parent / '.chromium'}", *args, page.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )
+
+
+def _console(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if "CONSOLE" in line]
+
+
+@pytest.fixture(scope="module")
+def processed(tmp_path_factory) -> Path:
+    base = tmp_path_factory.mktemp("report")
+    generate(base / "gen", 40, 16, seed=8, progress=False)
+    root = base / "W"
+    shutil.copytree(base / "gen" / "run-0001", root / "run-0001")
+    (root / "run-0001" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)
+    assert cli.main([str(root), "--once", "--settle-seconds", "0", "--no-progress"]) == 0
+    return root
+
+
+def test_report_is_self_contained_with_every_group_and_error(processed: Path) -> None:
+    records = RunRecords(Layout(processed).records("run-0001"))
+    result = records.read_result()
+    page = records.report_path.read_text()
+    assert not re.search(r"(src|href)=\"(https?:|file:|/)", page)  # nothing outside the page
+    duplicates = [o for o in result.files if o.status == "duplicate"]
+    assert len(duplicates) >= 10
+    for outcome in duplicates:
+        assert outcome.path in page and outcome.duplicate_of in page
+    assert page.count('class="group"') == len({o.duplicate_of for o in duplicates})
+    assert page.count("data:image/jpeg;base64,") == len(duplicates) + len({o.duplicate_of for o in duplicates})
+    assert "broken.png" in page and "Files in error (1)" in page
+    index = (processed / ".dedup" / "index.html").read_text()
+    assert 'href="runs/run-0001/report.html"' in index
+
+
+@needs_chromium
+def test_report_loads_in_chromium_and_shows_the_groups(processed: Path, tmp_path: Path) -> None:
+    page = RunRecords(Layout(processed).records("run-0001")).report_path
+    dom = _chromium(page, "--dump-dom")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert _console(dom.stderr) == []  # no script error, no blocked load
+    assert dom.stdout.count('class="tile kept"') >= 5 and "Duplicate groups" in dom.stdout
+    shot = tmp_path / "report.png"
+    run = _chromium(page, f"--screenshot={shot}", "--window-size=1200,1400")
+    assert run.returncode == 0 and shot.is_file()
+    pixels = np.asarray(Image.open(shot).convert("L"), dtype=np.float32)
+    thumbs = pixels[500:1400, 20:400]  # where the first groups' thumbnails are drawn
+    assert thumbs.std() > 20  # images and borders, not a blank page
+
+
+@needs_chromium
+def test_the_console_check_does_catch_a_page_that_loads_from_outside(tmp_path: Path) -> None:
+    page = tmp_path / "bad.html"
+    page.write_bytes(report._page("bad", ['<img src="http://127.0.0.1:9/x.png">']))
+    assert any("Content Security Policy" in line for line in _console(_chromium(page, "--dump-dom").stderr))
+
+
+def test_big_runs_are_paged(processed: Path, monkeypatch) -> None:
+    monkeypatch.setattr(report, "GROUPS_PER_PAGE", 3)
+    layout = Layout(processed)
+    records = RunRecords(layout.records("run-0001"))
+    result = records.read_result()
+    groups = len(report.groups_of(result))
+    report.write_report(records.folder, result, layout)
+    pages = sorted(records.folder.glob("report*.html"))
+    assert len(pages) == -(-groups // 3)
+    first = records.report_path.read_text()
+    assert f"page 1 of {len(pages)}" in first and "3 groups per page" in first
+    assert 'href="report-0002.html"' in records.report_path.read_text()
+    monkeypatch.setattr(report, "GROUPS_PER_PAGE", 200)
+    report.write_report(records.folder, result, layout)
+    assert [p.name for p in records.folder.glob("report*.html")] == ["report.html"]  # stale pages removed
