@@ -148,3 +148,22 @@ def test_pipeline_config_gives_defaults_and_input_overrides_them(engine_data: Pa
     (_, written), = _written(context)
     params = DedupResult.model_validate_json(written["body"]).params
     assert params.method == "mse" and params.max_mse == 30 and params.keep == "first"
+
+
+def test_container_requirements_pin_what_the_repository_pins() -> None:
+    def pins(path: Path) -> dict[str, str]:
+        found = {}
+        for line in path.read_text().splitlines():
+            line = line.split("#")[0].strip()
+            if "==" in line:
+                name, version = line.split("==")
+                found[name.split("[")[0].lower()] = version
+        return found
+
+    container = pins(TASK_DIR / "requirements.txt")
+    repository = pins(TASK_DIR.parent / "requirements.txt")
+    assert container and all(repository.get(name) == version for name, version in container.items())
+    imported = {"pydantic", "imagehash", "pillow", "numpy", "opencv-python-headless"}
+    assert imported <= set(container)
+    dockerfile = (TASK_DIR / "Dockerfile").read_text()
+    assert "requirements.txt" in dockerfile and f"ts-sdk=={repository['ts-sdk']}" in dockerfile
