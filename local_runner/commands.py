@@ -176,14 +176,14 @@ def restore(layout: Layout, run: str, paths: Sequence[str] = (), *, dry_run: boo
         raise InputError(f"run {run!r} has interrupted moves: start the runner once (--once) to finish them, "
                          "then restore")
     wanted = {PurePosixPath(p.replace("\\", "/")).as_posix() for p in paths}
-    by_path = {o.path: o for o in result.files}
-    report = RestoreReport(unknown=sorted(p for p in wanted if p not in by_path))
+    known = {o.path for o in result.files}
+    report = RestoreReport(unknown=sorted(p for p in wanted if p not in known))
     archive_prefix = PurePosixPath(layout.archive_dir, run)
     journal = Journal(records.journal_path)
     mover = Mover(layout.root, journal)
     mover.recover()
-    todo = []
-    for outcome in result.files:
+    todo: list[int] = []  # indexes into result.files: one name may stand for two files (a later file, same name)
+    for index, outcome in enumerate(result.files):
         if wanted and outcome.path not in wanted:
             continue
         if outcome.status != "duplicate" or not outcome.destination:
@@ -193,34 +193,38 @@ def restore(layout: Layout, run: str, paths: Sequence[str] = (), *, dry_run: boo
         if not PurePosixPath(outcome.destination).is_relative_to(archive_prefix):
             report.already.append(outcome.path)
             continue
-        todo.append(outcome)
-    target_of = {o.path: str(PurePosixPath(run, o.path)) for o in todo}
+        todo.append(index)
+    target_of = {i: str(PurePosixPath(run, result.files[i].path)) for i in todo}
     if dry_run:
-        report.restored = [(o.destination or "", target_of[o.path]) for o in todo]
+        report.restored = [(result.files[i].destination or "", target_of[i]) for i in todo]
         return report
     first = journal.next_id()
-    mover.move_all([(layout.absolute(o.destination or ""), layout.absolute(target_of[o.path]), o.sha256 or "")
-                    for o in todo])
+    mover.move_all([(layout.absolute(result.files[i].destination or ""), layout.absolute(target_of[i]),
+                     result.files[i].sha256 or "") for i in todo])
     journal_state = journal.state()
     final_of = {m.src: journal_state.done.get(i) for i, m in journal_state.planned.items() if i >= first}
     failed_of = {m.src: journal_state.failed.get(i) for i, m in journal_state.planned.items() if i >= first}
-    updated = dict(by_path)
-    for outcome in todo:
+    files = list(result.files)
+    left = dict(state.left_in_place)
+    for i in todo:
+        outcome = files[i]
         place = final_of.get(outcome.destination or "")
         if place is None:
             report.failed.append(f"{outcome.path}: {failed_of.get(outcome.destination or '') or 'not moved'}")
             continue
         report.restored.append((outcome.destination or "", place))
-        updated[outcome.path] = outcome.model_copy(update={"destination": place})
+        files[i] = outcome.model_copy(update={"destination": place})
+        stat = layout.absolute(place).stat()  # restored on purpose: not decided again while it stays as it is
+        left[str(PurePosixPath(place).relative_to(run))] = (stat.st_size, stat.st_mtime_ns)
     if report.restored:
-        records.write_result(result.model_copy(update={"files": [updated[o.path] for o in result.files]}))
+        records.write_result(result.model_copy(update={"files": files}))
         now = dt.datetime.now(dt.timezone.utc)
         restored_paths = [str(PurePosixPath(place).relative_to(run)) for _, place in report.restored]
-        processed = sorted(set(state.processed_paths) | set(restored_paths))  # never decided again
+        processed = sorted(set(state.processed_paths) | set(restored_paths))
         records.write_state(state.model_copy(update={
             "restored": [*state.restored, *(f"{src} -> {dst} at {now.isoformat(timespec='seconds')}"
                                             for src, dst in report.restored)],
-            "processed_paths": processed, "updated_at": now,
+            "processed_paths": processed, "left_in_place": left, "updated_at": now,
         }))
     return report
 

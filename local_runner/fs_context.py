@@ -58,6 +58,8 @@ class FileSystemContext:
     written: dict[str, WrittenFile] = field(default_factory=dict)
     labels: dict[str, dict[str, str]] = field(default_factory=dict)
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("local_runner.task"))
+    linked_dirs: frozenset[str] = field(
+        default=frozenset(), metadata={"doc": "top-level folders that may be links to another volume (unique/)"})
 
     def pointer(self, relative: str) -> dict[str, Any]:
         return {"type": "localfile", "bucket": None, "fileKey": relative, "fileId": None, "version": None}
@@ -69,6 +71,12 @@ class FileSystemContext:
         parts = PurePosixPath(key).parts
         if PurePosixPath(key).is_absolute() or any(p in ("..", "") for p in parts) or "\\" in key:
             raise InputError(f"file pointer {key!r} points outside the watched folder {self.root}")
+        path = self.root
+        for depth, part in enumerate(parts[:-1]):  # the last one is opened with O_NOFOLLOW by FileReader
+            path = path / part
+            if path.is_symlink() and not (depth == 0 and part in self.linked_dirs):
+                raise InputError(f"file pointer {key!r} goes through the symbolic link {part!r}, which may lead out "
+                                 f"of the watched folder {self.root}: not read")
         return self.root.joinpath(*parts)
 
     def read_file(self, file: Mapping[str, Any], form: str = "body") -> dict[str, Any]:

@@ -99,14 +99,19 @@ class Mover:
 
     # --- public ------------------------------------------------------------------------------------------------
 
-    def move_all(self, moves: Sequence[tuple[Path, Path, str]]) -> list[MoveOutcome]:
-        """Plan (journal first), then perform each move: (source, destination, expected sha256), absolute paths."""
+    def move_all(self, moves: Sequence[tuple[Path, Path, str] | tuple[Path, Path, str, tuple[int, int] | None]]
+                 ) -> list[MoveOutcome]:
+        """Plan (journal first), then perform each move: (source, destination, expected sha256[, (size, mtime_ns)
+        the decision saw]), absolute paths. A source whose size or mtime differs from what the decision saw is not
+        moved: its bytes are not the ones that were examined. Without the fourth element, the source as it is now."""
         first = self.journal.next_id()
         planned = []
-        for offset, (src, dst, sha) in enumerate(moves):
-            info = self.fs.lstat(src)
-            planned.append(PlannedMove(first + offset, self._rel(src), self._rel(dst), sha,
-                                       info.st_size if info else -1, info.st_mtime_ns if info else None))
+        for offset, (src, dst, sha, *seen) in enumerate(moves):
+            expected = seen[0] if seen and seen[0] is not None else None
+            if expected is None:
+                info = self.fs.lstat(src)
+                expected = (info.st_size, info.st_mtime_ns) if info else (-1, None)
+            planned.append(PlannedMove(first + offset, self._rel(src), self._rel(dst), sha, *expected))
         self.journal.append_plan(planned)
         state = self.journal.state()
         try:
@@ -162,12 +167,11 @@ class Mover:
             return self._failed(move, dst_rel, f"{move.src} is a symbolic link or not a regular file: left in place")
         if dst_info is not None:
             if _same_file(src_info, dst_info):  # linked, not yet unlinked: finish
-                self.fs.unlink(src)
-                return self._done(move, dst_rel)
+                return self._remove_source(move, src, dst, dst_rel)
             if stat.S_ISREG(dst_info.st_mode) and dst_info.st_size == src_info.st_size and \
                     self.fs.sha256(dst) == move.sha256 == self.fs.sha256(src):
-                self.fs.unlink(src)  # a verified copy is in place: remove the source, as the copy path would have
-                return self._done(move, dst_rel)
+                # a verified copy is in place: remove the source, as the copy path would have
+                return self._remove_source(move, src, dst, dst_rel)
             dst_rel = self._free_name(move, dst_rel)
             dst = self._abs(dst_rel)
             temp = dst.with_name(f".{dst.name}.dedup-{move.id}.tmp")
@@ -183,10 +187,28 @@ class Mover:
                 if exc.errno not in NO_LINK_ERRORS:
                     raise MoveError(f"cannot move {move.src} to {dst_rel}: {exc}", path=move.src) from exc
             else:
-                self.fs.unlink(src)
                 self._touched.update({dst.parent, src.parent})
-                return self._done(move, dst_rel)
+                return self._remove_source(move, src, dst, dst_rel)
         return self._copy_then_remove(move, src, dst, dst_rel, temp)
+
+    def _remove_source(self, move: PlannedMove, src: Path, dst: Path, dst_rel: str) -> MoveOutcome:
+        """The destination holds the bytes (a hard link or a verified copy): remove the source. If the source cannot
+        be removed (open in another program, permission denied), take the destination back instead, so the file
+        stays in one place, the run folder, for the next pass."""
+        try:
+            self.fs.unlink(src)
+        except FileNotFoundError:
+            pass  # gone meanwhile: the destination holds its bytes
+        except OSError as exc:
+            try:
+                self.fs.unlink(dst)
+            except OSError as undo:
+                raise MoveError(f"{move.src} could not be removed from the run folder ({exc}) and its copy {dst_rel} "
+                                f"could not be taken back ({undo}): the file is in both places; remove the copy "
+                                "once the source is free", path=move.src) from exc
+            return self._failed(move, dst_rel, f"{move.src} could not be removed from the run folder ({exc.strerror or exc}): "
+                                "left in place; it is moved on the next pass once no program holds it")
+        return self._done(move, dst_rel)
 
     def _copy_then_remove(self, move: PlannedMove, src: Path, dst: Path, dst_rel: str, temp: Path) -> MoveOutcome:
         try:
@@ -194,6 +216,8 @@ class Mover:
         except OSError as exc:
             if self.fs.lstat(temp) is not None:
                 self.fs.unlink(temp)
+            if exc.filename is not None and Path(exc.filename) == src:  # this file's problem, not the volume's
+                return self._failed(move, dst_rel, f"{move.src} could not be read ({exc.strerror or exc}): left in place")
             if exc.errno == errno.ENOSPC:
                 raise MoveError(f"disk full while copying {move.src} to {dst_rel}: the source is intact; free space "
                                 "and run again, the journal finishes the run", path=move.src) from exc
@@ -214,9 +238,8 @@ class Mover:
                 return self._perform(move, self.journal.state())
             self.fs.rename_no_replace(temp, dst)
         self.fs.fsync_dir(dst.parent)  # the verified copy is durable under its name before the source goes
-        self.fs.unlink(src)
         self._touched.add(src.parent)
-        return self._done(move, dst_rel)
+        return self._remove_source(move, src, dst, dst_rel)
 
     def _free_name(self, move: PlannedMove, dst_rel: str) -> str:
         """A destination name nobody has: "a.png" -> "a (1).png", recorded before use."""

@@ -146,6 +146,10 @@ class RunProcessor:
         """Record a failed run so that ``status`` shows it; its files were not moved."""
         records = self.records(run)
         previous = records.read_state()
+        if previous is not None and previous.status == "moving":  # the journal finishes its moves on the next pass
+            records.write_state(previous.model_copy(update={"error": f"{type(error).__name__}: {error}",
+                                                            "updated_at": _now()}))
+            return
         records.write_state(RunState(
             run=run, status="failed", updated_at=_now(), error=f"{type(error).__name__}: {error}",
             passes=previous.passes if previous else 0,
@@ -162,16 +166,22 @@ class RunProcessor:
             for path, size, mtime in files
         ]
         kept = []
+        taken = {path for path, _, _ in files}
         if previous is not None:
             for outcome in previous.files:
                 if outcome.status == "unique" and outcome.destination and outcome.width is not None:
                     if self.layout.absolute(outcome.destination).is_file():
-                        kept.append(ManifestFile(path=outcome.path, file=ctx_pointer(outcome.destination)))
+                        # a new file may carry the name of a kept one that left the folder: name that one by its place
+                        label = outcome.path if outcome.path not in taken else outcome.destination
+                        if label not in taken:
+                            taken.add(label)
+                            kept.append(ManifestFile(path=label, file=ctx_pointer(outcome.destination)))
         return FolderManifest(run=run, created_at=_now(), files=entries, kept=kept)
 
     def _decide(self, run: str, records: RunRecords, manifest: FolderManifest) -> DedupResult:
         context = FileSystemContext(
             self.layout.root,
+            linked_dirs=frozenset({self.layout.unique_dir, self.layout.archive_dir}),
             workers=self.workers,
             progress=self.progress(run, len(manifest.files)) if self.progress else None,
         )
@@ -208,7 +218,11 @@ class RunProcessor:
         planned = records.read_pass(state.passes)
         report = RunReport(run, "processed")
         final = self._move(run, records, planned, state.journal_from, report)
-        previous = records.read_result()
+        previous = records.read_result()  # written before the moves: it holds this pass's planned outcomes
+        if previous is not None:
+            this_pass = {(o.path, o.destination, o.sha256) for o in planned.files}
+            previous = previous.model_copy(update={
+                "files": [o for o in previous.files if (o.path, o.destination, o.sha256) not in this_pass]})
         combined = _merge(previous, final) if previous else final
         records.write_result(combined)
         records.write_state(self._state(run, "processed", combined, state.passes, state))
@@ -239,8 +253,9 @@ class RunProcessor:
         src_of = {o.path: str(PurePosixPath(run, o.path)) for o in result.files}
         handled = {m.src for i, m in journal.state().planned.items() if i >= journal_from}
         todo = [o for o in result.files if o.destination and src_of[o.path] not in handled]
-        mover.move_all([(run_dir / Path(*PurePosixPath(o.path).parts), self.layout.absolute(o.destination), o.sha256)
-                        for o in todo])
+        seen = self._seen_by_decision(records)
+        mover.move_all([(run_dir / Path(*PurePosixPath(o.path).parts), self.layout.absolute(o.destination), o.sha256,
+                         seen.get(o.path)) for o in todo])
         state = journal.state()
         latest = {m.src: i for i, m in sorted(state.planned.items()) if i >= journal_from}
         final = []
@@ -259,11 +274,22 @@ class RunProcessor:
         mover.prune_empty_dirs(run_dir)
         return result.model_copy(update={"files": final})
 
+    @staticmethod
+    def _seen_by_decision(records: RunRecords) -> dict[str, tuple[int, int]]:
+        """Size and mtime of each file of the pass when it was listed, before its bytes were read (the pass's
+        manifest): a file that changes after that is not moved on a decision taken about other bytes."""
+        try:
+            manifest = FolderManifest.model_validate_json(records.manifest_path.read_bytes())
+        except (OSError, ValueError):
+            return {}
+        return {f.path: (f.size_bytes, f.mtime_ns) for f in manifest.files
+                if f.size_bytes is not None and f.mtime_ns is not None}
+
     def _upload(self, run: str, records: RunRecords, result: DedupResult) -> UploadSummary:
         from .uploader import UploadItem
 
         items = [
-            UploadItem(self.layout.absolute(o.destination), o.path, o.sha256)
+            UploadItem(self.layout.absolute(o.destination), self._key_path(run, o), o.sha256)
             for o in result.files
             if o.status != "duplicate" and o.destination and o.sha256
         ]
@@ -278,17 +304,27 @@ class RunProcessor:
             log.error("run %s: %d uploads failed; they are retried on the next pass", run, len(upload.failed))
         return summary
 
+    def _key_path(self, run: str, outcome: FileOutcome) -> str:
+        """The object's name under <prefix>/<run>/: the file's name in unique/<run>/, which is its run-relative path
+        unless it had to take another name there (a new file under the name of one already sent: "img (1).png")."""
+        place = PurePosixPath(outcome.destination or "")
+        folder = PurePosixPath(self.layout.unique_dir, run)
+        return str(place.relative_to(folder)) if place.is_relative_to(folder) else outcome.path
+
     def _state(self, run: str, status: str, result: DedupResult, passes: int, previous: RunState | None,
                upload: UploadSummary | None = None, *, seen: dict[str, tuple[int, int]] | None = None) -> RunState:
         """Decided files: moved ones and errors left in place (with their size and mtime, to notice a change);
         a file whose move was refused (changed meanwhile) is not decided and comes back next pass."""
         paths = sorted(o.path for o in result.files if o.destination or o.status == "error")
         left = dict(previous.left_in_place) if previous and previous.status in ("processed", "moving") else {}
-        for outcome in result.files:
+        latest = {o.path: o for o in result.files}  # a path decided in several passes: the latest outcome (see _merge)
+        for outcome in latest.values():
             if outcome.status == "error" and not outcome.destination:
                 if seen and outcome.path in seen:
                     left[outcome.path] = seen[outcome.path]
-            else:
+                elif outcome.path not in left:  # refused by the listing (symlink, device...): no size to compare
+                    left[outcome.path] = (-1, -1)
+            elif seen and outcome.path in seen:  # decided again in this pass, and moved
                 left.pop(outcome.path, None)
         return RunState(run=run, status=status, updated_at=_now(), passes=passes, counts=result.counts,  # type: ignore[arg-type]
                         processed_paths=paths if status == "processed" else [], upload=upload,
@@ -296,15 +332,22 @@ class RunProcessor:
 
 
 def _merge(previous: DedupResult, current: DedupResult) -> DedupResult:
-    """The run's whole result after a later pass: earlier outcomes stay, new files are added."""
-    files = {o.path: o for o in previous.files}
-    files.update({o.path: o for o in current.files})
-    outcomes = sorted(files.values(), key=lambda o: natural_key(o.path))
+    """The run's whole result after a later pass: earlier outcomes stay, new files are added. A file decided again
+    (an error that changed) replaces its earlier outcome; a new file under the name of one that was moved out
+    earlier is another file, so both outcomes stay, the earlier one first."""
+    replaced = {o.path for o in current.files}
+    earlier = [o for o in previous.files if o.path not in replaced or _moved_out(o, previous.run)]
+    outcomes = sorted([*earlier, *current.files], key=lambda o: natural_key(o.path))  # stable: earlier first
     counts = previous.counts.model_copy(update={"total": 0, "unique": 0, "duplicate": 0, "error": 0, "passthrough": 0})
     for outcome in outcomes:
         setattr(counts, "total", counts.total + 1)
         setattr(counts, outcome.status, getattr(counts, outcome.status) + 1)
     return current.model_copy(update={"files": outcomes, "counts": counts, "started_at": previous.started_at})
+
+
+def _moved_out(outcome: FileOutcome, run: str) -> bool:
+    """Did this file leave the run folder (to unique/ or archive/)? Restored files are back in it."""
+    return bool(outcome.destination) and not PurePosixPath(outcome.destination).is_relative_to(PurePosixPath(run))
 
 
 def _now() -> dt.datetime:

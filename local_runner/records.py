@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field
 
 from dedup_engine.models import Counts, DedupResult
 
@@ -32,7 +32,6 @@ class UploadSummary(BaseModel):
 
 class RunState(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    _done_cache: tuple[list[str], frozenset[str]] | None = PrivateAttr(default=None)
     run: str
     status: RunStatus
     updated_at: dt.datetime
@@ -45,20 +44,20 @@ class RunState(BaseModel):
     restored: list[str] = Field(default_factory=list)
     left_in_place: dict[str, tuple[int, int]] = Field(
         default_factory=dict,
-        description="files in error left in the run folder: (size, mtime_ns) when decided; a change decides them again")
+        description="files left in the run folder on purpose (errors, refused entries, restored files): their "
+        "(size, mtime_ns) when decided, (-1, -1) for entries that are not regular files; a change decides them again")
 
     def decided(self, path: str, size: int | None = None, mtime_ns: int | None = None) -> bool:
-        """Is this file of the run already decided? Files left in place in error are decided again once they change
-        (a truncated file that the instrument completes later)."""
-        if self.status != "processed" or path not in self._done_set():
+        """Is this file, found in the run folder, already decided? Decided files leave the folder; only the ones left
+        there on purpose (errors, refused entries, restored files) are decided, and only while they do not change
+        (a truncated file that the instrument completes later is decided again). Anything else found at a path that
+        was processed before is a new file under an old name, and is decided like any other."""
+        if self.status != "processed":
             return False
         seen = self.left_in_place.get(path)
-        return seen is None or size is None or (size, mtime_ns) == tuple(seen)
-
-    def _done_set(self) -> frozenset[str]:
-        if self._done_cache is None or self._done_cache[0] is not self.processed_paths:
-            self._done_cache = (self.processed_paths, frozenset(self.processed_paths))
-        return self._done_cache[1]
+        if seen is None:
+            return False
+        return size is None or (size, mtime_ns) == tuple(seen)
 
 
 def atomic_write(path: Path, data: bytes) -> None:

@@ -54,7 +54,11 @@ class Group:
 
 
 def groups_of(result: DedupResult) -> list[Group]:
-    by_path = result.by_path()
+    by_path: dict[str, FileOutcome] = {}
+    for outcome in result.files:  # a kept image is named by its path, or by its place when a later file took its name
+        by_path.setdefault(outcome.path, outcome)
+        if outcome.status == "unique" and outcome.destination:
+            by_path[outcome.destination] = outcome
     members: dict[str, list[FileOutcome]] = {}
     for outcome in result.files:
         if outcome.status == "duplicate" and outcome.duplicate_of:

@@ -105,8 +105,8 @@ def list_run_files(run: RunRef) -> RunListing:
                 info = entry.stat(follow_symlinks=False)
             except OSError:
                 continue  # removed while listing
-            if stat.S_ISLNK(info.st_mode):
-                refused.append((rel, "symbolic link: not followed, left in place"))
+            if stat.S_ISLNK(info.st_mode) or _is_junction(entry):
+                refused.append((rel, "symbolic link or junction: not followed, left in place"))
             elif stat.S_ISDIR(info.st_mode):
                 walk(entry.path, rel + "/")
             elif not stat.S_ISREG(info.st_mode):
@@ -119,6 +119,12 @@ def list_run_files(run: RunRef) -> RunListing:
     walk(str(run.path), "")
     files.sort(key=lambda f: f.path)
     return RunListing(run, tuple(files), tuple(sorted(refused)), tuple(sorted(ignored)))
+
+
+def _is_junction(entry: os.DirEntry) -> bool:
+    """A Windows directory junction (Python 3.12+ tells; older ones report it as a plain folder)."""
+    is_junction = getattr(entry, "is_junction", None)
+    return bool(is_junction and is_junction())
 
 
 def _holds_a_file(folder: Path) -> bool:

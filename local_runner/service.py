@@ -88,9 +88,12 @@ class Service:
             self.processor.process(RunFiles(run, [(f.path, f.size, f.mtime_ns) for f in listing.files],
                                             list(listing.refused)))
             return True
-        except DedupError as exc:
+        except (DedupError, OSError) as exc:  # one run's trouble never stops the watcher
             log.error("run %s failed: %s", run, exc)
-            self.processor.fail(run, exc)
+            try:
+                self.processor.fail(run, exc)
+            except OSError as also:
+                log.error("run %s: its failure could not be recorded: %s", run, also)
             return False
         finally:
             if self.after_run is not None:
@@ -104,7 +107,7 @@ class Service:
         for run in self.processor.interrupted_runs():
             try:
                 self.processor.finish_interrupted(run)
-            except DedupError as exc:
+            except (DedupError, OSError) as exc:
                 log.error("run %s: the interrupted pass could not be finished: %s", run, exc)
 
     def retry_uploads(self, skip: frozenset[str] | set[str] = frozenset()) -> int:

@@ -52,7 +52,7 @@ def test_list_run_files_refuses_symlinks_and_ignores_temporaries(tmp_path: Path)
     os.mkfifo(run / "pipe")
     listing = list_run_files(discover_runs(tmp_path)[0])
     assert [f.path for f in listing.files] == ["a.png", "nested dir/é b.bmp"]
-    assert dict(listing.refused) == {"link.png": "symbolic link: not followed, left in place",
+    assert dict(listing.refused) == {"link.png": "symbolic link or junction: not followed, left in place",
                                      "pipe": "not a regular file: left in place"}
     assert listing.ignored == ("Thumbs.db", "transfer.part")
 

@@ -1,0 +1,63 @@
+"""The file-system stand-in for the TetraScience context: it reads inside the watched folder and nowhere else."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from dedup_engine.errors import InputError
+from local_runner.fs_context import FileReader, FileSystemContext
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    (tmp_path / "W" / "run" / "sub").mkdir(parents=True)
+    (tmp_path / "W" / "run" / "sub" / "a.png").write_bytes(b"inside")
+    (tmp_path / "secret").mkdir()
+    (tmp_path / "secret" / "key.png").write_bytes(b"outside")
+    return tmp_path / "W"
+
+
+@pytest.mark.parametrize("key", ["../secret/key.png", "/etc/passwd", "run/../../secret/key.png", "run\\..\\x.png",
+                                 ""])
+def test_pointers_that_leave_the_folder_are_refused(root: Path, key: str) -> None:
+    context = FileSystemContext(root)
+    with pytest.raises(InputError, match="pointer"):
+        context.read_file({"fileKey": key})
+
+
+@pytest.mark.parametrize("pointer", [{}, {"fileKey": None}, {"bucket": "b"}, "run/sub/a.png", None])
+def test_malformed_pointers_are_refused(root: Path, pointer: object) -> None:
+    with pytest.raises(InputError, match="fileKey"):
+        FileSystemContext(root).read_file(pointer)  # type: ignore[arg-type]
+
+
+def test_symbolic_links_are_not_followed_anywhere_in_the_path(root: Path) -> None:
+    os.symlink(root.parent / "secret", root / "run" / "door", target_is_directory=True)
+    os.symlink(root.parent / "secret" / "key.png", root / "run" / "key.png")
+    context = FileSystemContext(root)
+    with pytest.raises(InputError, match="symbolic link 'door'"):
+        context.read_file({"fileKey": "run/door/key.png"})
+    with pytest.raises(OSError):
+        FileReader(str(root / "run" / "key.png"))()  # the last component: refused by O_NOFOLLOW
+    assert context.read_file({"fileKey": "run/sub/a.png"})["body"] == b"inside"
+
+
+def test_an_output_folder_may_live_on_another_volume(root: Path) -> None:
+    (root.parent / "other").mkdir()
+    (root.parent / "other" / "k.png").write_bytes(b"kept")
+    os.symlink(root.parent / "other", root / "unique", target_is_directory=True)
+    assert FileSystemContext(root, linked_dirs=frozenset({"unique"})).read_file({"fileKey": "unique/k.png"})["body"] \
+        == b"kept"
+    with pytest.raises(InputError):
+        FileSystemContext(root).read_file({"fileKey": "unique/k.png"})
+
+
+def test_only_processed_and_ids_files_are_written(root: Path) -> None:
+    context = FileSystemContext(root)
+    pointer = context.write_file("{}", "result.json", "PROCESSED")
+    assert context.read_file(pointer)["body"] == b"{}"
+    with pytest.raises(InputError, match="RAW"):
+        context.write_file("{}", "x.json", "RAW")
