@@ -32,7 +32,8 @@ import psutil
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
-SEED_LOOP_LIMIT = 5_000  # the seed's loops are quadratic: above this they would take hours
+SEED_LOOP_LIMIT = {"phash": 5_000, "mse": 1_000}  # the seed's loops are quadratic: above this they take hours
+BRUTE_FORCE_LIMIT = 1_000  # the brute-force MSE check is quadratic too
 
 
 def peak_of(command: list[str], cwd: Path | None = None) -> tuple[float, float, str]:
@@ -136,13 +137,24 @@ def measure(args: argparse.Namespace, total: int, size: int) -> list[dict]:
                        "--method", method, "--no-progress", "--log-level", "WARNING"] + (["--dry-run"] if dry else [])
             seconds, peak, _ = peak_of(command)
             result = work / ".dedup" / "runs" / "run-0001" / "result.json"
-            record(f"{method} {'dry run' if dry else 'full run (moves)'}", seconds, peak, score(result, truth))
+            timings = json.loads(result.read_text())["timings"]
+            search = timings.get("candidate_search_s", 0.0)
+            note = f"candidate search {search:.2f} s ({100 * search / seconds:.1f}% of the total), " \
+                   f"proofs {timings.get('proof_s', 0.0):.2f} s"
+            record(f"{method} {'dry run' if dry else 'full run (moves)'}", seconds, peak, score(result, truth), note)
+            if method == "mse" and dry and total <= BRUTE_FORCE_LIMIT:
+                _, _, out = peak_of([py, str(HERE / "mse_bruteforce.py"), str(run_dir), str(result)])
+                check = json.loads(out)
+                print(f"  mse against brute force: {check['images']} images, {check['differ_pruned_vs_brute']} "
+                      f"decisions differ from the brute-force search, {check['differ_runner_vs_brute']} in the "
+                      "runner's result", flush=True)
+                rows[-1]["note"] += f"; brute-force check: {check['differ_pruned_vs_brute']} differ"
     if total == 5_000 or args.quick:
         seconds, peak, out = peak_of([py, str(HERE / "task_path.py"), str(run_dir), "--workers", workers])
         decisions = json.loads(out)
         record("task script (fs context)", seconds, peak, score_decisions(decisions, json.loads(truth.read_text())["files"]))
-    if total <= SEED_LOOP_LIMIT and size <= 256:
-        for loop in ("phash", "mse"):
+    for loop in ("phash", "mse"):
+        if total <= SEED_LOOP_LIMIT[loop] and size <= 256:
             seconds, peak, out = peak_of([py, str(HERE / "seed_loops.py"), loop, str(run_dir)])
             decisions = json.loads(out)
             record(f"seed {loop} loop", seconds, peak, score_decisions(decisions, json.loads(truth.read_text())["files"]))
@@ -171,11 +183,11 @@ def main(argv: list[str] | None = None) -> int:
         rows.extend(measure(args, total, size))
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "results.json").write_text(json.dumps({"machine": machine, "workers": args.workers, "rows": rows}, indent=1))
-    print("\n| images | size | what | seconds | x decode floor | peak MiB | false merges | lost | recall |")
-    print("|---:|---:|---|---:|---:|---:|---:|---:|---:|")
+    print("\n| images | size | what | seconds | x decode floor | peak MiB | false merges | lost | recall | note |")
+    print("|---:|---:|---|---:|---:|---:|---:|---:|---:|---|")
     for r in rows:
         print(f"| {r['images']:,} | {r['size']} | {r['what']} | {r['seconds']} | {r['x_floor']} | {r['peak_mib']} | "
-              f"{r.get('false_merges', '')} | {r.get('lost', '')} | {r.get('recall', '')} |")
+              f"{r.get('false_merges', '')} | {r.get('lost', '')} | {r.get('recall', '')} | {r.get('note', '')} |")
     return 0
 
 

@@ -9,6 +9,7 @@ residual passes the same low-pass check. Otherwise it is kept. Pure: fingerprint
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -63,6 +64,8 @@ class Grouper:
         self._centred = MultiIndexHash(bits, params.max_distance)
         self._mse = MseIndex()
         self.proofs_run = 0
+        self.search_s = 0.0  # time in the index (candidate search), and in pixel proofs: the bench reports both
+        self.proof_s = 0.0
 
     def keep(self, fp: Fingerprint) -> None:
         item = len(self.kept)
@@ -92,6 +95,7 @@ class Grouper:
 
     def _near_hash(self, fp: Fingerprint) -> Decision | None:
         radius = self.params.max_distance
+        started = time.perf_counter()
         distances: dict[int, int] = {}
         for item, d in self._raw.within(fp.hash_int, radius):
             distances[item] = d
@@ -99,6 +103,8 @@ class Grouper:
             for item, d in self._centred.within(fp.centred_int, radius):
                 distances[item] = min(d, distances.get(item, d))
         ranked = sorted(distances.items(), key=lambda pair: (pair[1], pair[0]))[:MAX_PROOFS_PER_IMAGE]
+        searched = time.perf_counter()
+        self.search_s += searched - started
         best: Decision | None = None
         for item, d in ranked:
             if best is not None and d > (best.distance or 0):
@@ -113,20 +119,28 @@ class Grouper:
             if proof.passed and (best is None or proof.residual < (best.residual or 0.0)):
                 reason = f"hash distance {d} <= {radius}; {proof.reason}"
                 best = Decision(fp.path, self.kept[item].path, "near_duplicate", float(d), proof.residual, reason)
+        self.proof_s += time.perf_counter() - searched
         return best
 
     def _near_mse(self, fp: Fingerprint) -> Decision | None:
         if fp.pixels is None:
             return None
-        for item, value in self._mse.within(fp.pixels, self.params.max_mse):
-            residual = structural_residual(self.kept[item].pixels, fp.pixels)
-            if residual <= self.params.max_residual:
-                reason = (
-                    f"MSE {value:.2f} <= {self.params.max_mse:g}; low-passed residual {residual:.2f} "
-                    f"<= {self.params.max_residual:g}"
-                )
-                return Decision(fp.path, self.kept[item].path, "near_duplicate", value, residual, reason)
-        return None
+        started = time.perf_counter()
+        try:
+            for item, value in self._mse.within(fp.pixels, self.params.max_mse):
+                checked = time.perf_counter()
+                residual = structural_residual(self.kept[item].pixels, fp.pixels)
+                self.proof_s += time.perf_counter() - checked
+                started += time.perf_counter() - checked  # the search's clock stops during the proof
+                if residual <= self.params.max_residual:
+                    reason = (
+                        f"MSE {value:.2f} <= {self.params.max_mse:g}; low-passed residual {residual:.2f} "
+                        f"<= {self.params.max_residual:g}"
+                    )
+                    return Decision(fp.path, self.kept[item].path, "near_duplicate", value, residual, reason)
+            return None
+        finally:
+            self.search_s += time.perf_counter() - started
 
 
 def structural_residual(a: np.ndarray | None, b: np.ndarray) -> float:
