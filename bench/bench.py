@@ -12,7 +12,7 @@ For each data set it measures, with the same number of processes (``--workers``,
   seed mse       the origin notes' OpenCV loop: MSE < 50 against every kept image of the same shape
 and prints wall time, ratio to the decode floor, peak memory (the process and its children) and, against the
 generator's truth, false merges, distinct images lost and duplicates found. Every measurement runs in a fresh
-subprocess; results go to bench/out/results.json. Speed targets are checked here, never in the test suite.
+subprocess; results go to bench/out/results-<sizes>.json. Speed targets are checked here, never in the test suite.
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ def measure(args: argparse.Namespace, total: int, size: int) -> list[dict]:
 
     seconds, peak, _ = peak_of([py, str(HERE / "floor.py"), str(run_dir), "--workers", workers])
     record("decode floor", seconds, peak)
-    for method in ("hash", "mse"):
+    for method in args.methods.split(","):
         for dry in (True, False):
             work = fresh_copy(root, f"{method}-{'dry' if dry else 'full'}")
             command = [py, "-m", "local_runner", str(work), "--once", "--settle-seconds", "0", "--workers", workers,
@@ -154,7 +154,7 @@ def measure(args: argparse.Namespace, total: int, size: int) -> list[dict]:
         decisions = json.loads(out)
         record("task script (fs context)", seconds, peak, score_decisions(decisions, json.loads(truth.read_text())["files"]))
     for loop in ("phash", "mse"):
-        if total <= SEED_LOOP_LIMIT[loop] and size <= 256:
+        if total <= SEED_LOOP_LIMIT[loop] and size <= 256 and not args.no_seed_loops:
             seconds, peak, out = peak_of([py, str(HERE / "seed_loops.py"), loop, str(run_dir)])
             decisions = json.loads(out)
             record(f"seed {loop} loop", seconds, peak, score_decisions(decisions, json.loads(truth.read_text())["files"]))
@@ -171,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--similar-share", type=float, default=0.3, help="share of near-duplicates")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--quick", action="store_true", help="1,000 images only")
+    parser.add_argument("--methods", default="hash,mse", help="our methods to measure (hash,mse)")
+    parser.add_argument("--no-seed-loops", action="store_true", help="skip the origin notes' quadratic loops")
     args = parser.parse_args(argv)
     plan = [(1000, 248)] if args.quick else [(int(n), 248) for n in args.sizes.split(",") if n]
     if args.big and not args.quick:
@@ -182,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{total} images of {size}x{size}:", flush=True)
         rows.extend(measure(args, total, size))
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "results.json").write_text(json.dumps({"machine": machine, "workers": args.workers, "rows": rows}, indent=1))
+    (OUT / f"results-{'-'.join(str(t) for t, _ in plan)}.json").write_text(json.dumps({"machine": machine, "workers": args.workers, "rows": rows}, indent=1))
     print("\n| images | size | what | seconds | x decode floor | peak MiB | false merges | lost | recall | note |")
     print("|---:|---:|---|---:|---:|---:|---:|---:|---:|---|")
     for r in rows:

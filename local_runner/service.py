@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import threading
 import time
 from typing import Any, Callable
 
@@ -40,6 +41,7 @@ class Service:
         retry_seconds: float = 300.0,
     ) -> None:
         self.retry_seconds = retry_seconds
+        self._stop = threading.Event()
         self.layout = layout
         self.processor = processor
         self.depth = depth
@@ -161,8 +163,8 @@ class Service:
             with watcher:
                 self.retry_uploads()
                 last_retry = time.monotonic()
-                while True:
-                    for listing in watcher.wait_settled(timeout=self.retry_seconds):
+                while not self._stop.is_set():
+                    for listing in watcher.wait_settled(timeout=min(self.retry_seconds, 5.0)):
                         self.process(listing)
                     if time.monotonic() - last_retry >= self.retry_seconds:
                         self.retry_uploads()  # an S3 outage ends: the unfinished uploads go
@@ -170,3 +172,9 @@ class Service:
         except KeyboardInterrupt:
             log.info("stopped")
             return EXIT_INTERRUPTED
+        log.info("stopped")
+        return EXIT_OK
+
+    def stop(self) -> None:
+        """Ask ``run_forever`` to return after the run it is processing (from another thread)."""
+        self._stop.set()

@@ -194,3 +194,60 @@ def test_missing_or_unreadable_watch_dir_is_one_clear_line(tmp_path: Path, capsy
     assert cli.main([str(tmp_path), "--bogus"]) == 2
     assert cli.main(["--help"]) == 0
     assert "Exit codes" in capsys.readouterr().out
+
+
+def test_the_watcher_keeps_running_through_a_storage_outage(tmp_path: Path, generated, moto_server, bucket: str) -> None:
+    """Watching (not --once): an S3 outage fails the first run's upload; the watcher goes on, takes the next run,
+    and uploads what is left once the store is back, without a restart."""
+    import threading
+    import time
+
+    from dedup_engine import DedupParams
+    from local_runner.processing import RunProcessor
+    from local_runner.service import Service
+    from local_runner.uploader import Uploader, UploadSettings
+
+    root = _drop_zone(tmp_path, generated)
+    layout = Layout(root)
+    outage = {"on": True}
+
+    def plan(number: int, method: str, path: str) -> str:
+        return "503" if outage["on"] and method == "PUT" else "pass"
+
+    def state_of(run: str):  # type: ignore[no-untyped-def]
+        return RunRecords(layout.records(run)).read_state()
+
+    def wait_for(condition, what: str, seconds: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + seconds
+        while not condition():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            time.sleep(0.1)
+
+    with FaultProxy(moto_server.endpoint_url, plan) as proxy:
+        settings = UploadSettings.from_url(f"s3://{bucket}/lab", endpoint_url=proxy.url, max_attempts=2)
+        with Uploader(settings) as uploader:
+            processor = RunProcessor(layout, DedupParams(), workers=2, uploader=uploader)
+            service = Service(layout, processor, settle_seconds=0.3, poll_interval=0.2, retry_seconds=0.5)
+            codes: list[int] = []
+            thread = threading.Thread(target=lambda: codes.append(service.run_forever()), name="service")
+            thread.start()
+            try:
+                wait_for(lambda: (s := state_of("run-0001")) is not None and s.upload is not None
+                         and s.upload.failed > 0, "the first run, its upload failing")
+                assert not any(k.endswith(".png") or k.endswith(".bmp") for k in moto_server.objects("lab/"))
+                shutil.copytree(generated[0], root / "run-0002")  # the instrument writes on during the outage
+                wait_for(lambda: (s := state_of("run-0002")) is not None and s.status == "processed",
+                         "the second run, processed during the outage")
+                outage["on"] = False
+                wait_for(lambda: all((s := state_of(r)) is not None and s.upload is not None and s.upload.failed == 0
+                                     for r in ("run-0001", "run-0002")), "both uploads, once the store is back")
+                assert thread.is_alive()
+            finally:
+                service.stop()
+                thread.join(timeout=30)
+    assert codes == [0] and proxy.actions["503"] > 0
+    for run in ("run-0001", "run-0002"):
+        result = RunRecords(layout.records(run)).read_result()
+        stored = {k for k in moto_server.objects(f"lab/{run}/") if "/.dedup/" not in k}
+        assert len(stored) == result.counts.unique
+        assert stored == {f"lab/{run}/{o.path}" for o in result.files if o.status == "unique"}
