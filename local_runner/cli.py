@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from . import logs
 from .layout import Layout
 
-EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+from .exits import EXIT_INTERRUPTED, EXIT_USAGE, exit_for
 COMMANDS = ("status", "restore", "demo")
 log = logging.getLogger("local_runner.cli")
 
@@ -122,12 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         first = exc.errors()[0]
         print(f"InputError: invalid {'.'.join(str(p) for p in first['loc'])}: {first['msg']}", file=sys.stderr)
         return EXIT_USAGE
-    except InputError as exc:
-        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     except DedupError as exc:
-        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
-        return EXIT_RUN_FAILED
+        return exit_for(exc)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -22,11 +22,11 @@ from dedup_engine.errors import InputError
 
 from . import logs
 from .layout import Layout
-from .records import RunRecords
+from .records import RunRecords, recorded_runs
 from .runs import discover_runs, list_run_files
 from .settle import settled_by_age
 
-EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE = 0, 1, 2
+from .exits import EXIT_OK, EXIT_RUN_FAILED, exit_for
 log = logging.getLogger("local_runner.commands")
 
 
@@ -36,12 +36,8 @@ def run(command: str, argv: Sequence[str]) -> int:
         return handler(list(argv))
     except SystemExit as exc:
         return int(exc.code or 0)
-    except InputError as exc:
-        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     except DedupError as exc:
-        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
-        return EXIT_RUN_FAILED
+        return exit_for(exc)
 
 
 def _layout_args(parser: argparse.ArgumentParser) -> None:
@@ -95,10 +91,8 @@ def collect_status(layout: Layout, *, depth: int = 1, include: Sequence[str] = (
             line.status = "pending"
             line.detail = f"{len(waiting)} new files since the last pass"
         lines[ref.name] = line
-    root = layout.runs_records_root()
-    for state_file in sorted(root.rglob("state.json")) if root.is_dir() else []:
-        state = RunRecords(state_file.parent).read_state()
-        if state is not None and state.run not in lines:
+    for _, state in recorded_runs(layout.runs_records_root()):
+        if state.run not in lines:
             lines[state.run] = _line_from_state(state.run, state)  # run folder emptied by its moves
     return [lines[name] for name in sorted(lines)]
 

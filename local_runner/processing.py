@@ -20,7 +20,7 @@ from dedup_engine.models import DedupParams, DedupResult, FileOutcome, FolderMan
 
 from .fs_context import FileSystemContext
 from .layout import Layout
-from .records import RunRecords, RunState, UploadSummary
+from .records import RunRecords, RunState, UploadSummary, recorded_runs
 from .task_host import TaskFunction, load_task_function
 
 log = logging.getLogger("local_runner.processing")
@@ -74,10 +74,6 @@ class RunProcessor:
     def records(self, run: str) -> RunRecords:
         return RunRecords(self.layout.records(run))
 
-    @staticmethod
-    def records_of(folder: Path) -> RunRecords:
-        return RunRecords(folder)
-
     def process(self, listing: RunFiles) -> RunReport:
         started = time.perf_counter()
         run = listing.run
@@ -123,7 +119,7 @@ class RunProcessor:
             moving.journal_from = Journal(records.journal_path).next_id()
             moving.processed_paths = state.processed_paths if state and state.status == "processed" else []
             records.write_state(moving)  # before any move: a crash from here on is finished by finish_interrupted
-            final = self._move(run, records, result, moving.journal_from, report)
+            final = self._move(run, records, result, moving.journal_from, report, seen)
             combined = _merge(previous, final) if previous else final
             records.write_result(combined)
             report.result = combined
@@ -217,7 +213,7 @@ class RunProcessor:
         log.warning("run %s: finishing a pass that was interrupted during its moves", run)
         planned = records.read_pass(state.passes)
         report = RunReport(run, "processed")
-        final = self._move(run, records, planned, state.journal_from, report)
+        final = self._move(run, records, planned, state.journal_from, report, self._seen_by_decision(records))
         previous = records.read_result()  # written before the moves: it holds this pass's planned outcomes
         if previous is not None:
             this_pass = {(o.path, o.destination, o.sha256) for o in planned.files}
@@ -229,20 +225,12 @@ class RunProcessor:
         return True
 
     def interrupted_runs(self) -> list[str]:
-        root = self.layout.runs_records_root()
-        names = []
-        for state_file in sorted(root.rglob("state.json")) if root.is_dir() else []:
-            try:
-                state = RunRecords(state_file.parent).read_state()
-            except ValueError:
-                continue
-            if state is not None and state.status == "moving":
-                names.append(state.run)
-        return names
+        return [state.run for _, state in recorded_runs(self.layout.runs_records_root()) if state.status == "moving"]
 
     def _move(self, run: str, records: RunRecords, result: DedupResult, journal_from: int,
-              report: RunReport) -> DedupResult:
-        """Move every planned file not yet moved in this pass; read the final places back from the journal."""
+              report: RunReport, seen: dict[str, tuple[int, int]]) -> DedupResult:
+        """Move every planned file not yet moved in this pass, each only if its size and mtime are still what
+        ``seen`` says the decision saw; read the final places back from the journal."""
         from .journal import Journal
         from .mover import Mover
 
@@ -253,7 +241,6 @@ class RunProcessor:
         src_of = {o.path: str(PurePosixPath(run, o.path)) for o in result.files}
         handled = {m.src for i, m in journal.state().planned.items() if i >= journal_from}
         todo = [o for o in result.files if o.destination and src_of[o.path] not in handled]
-        seen = self._seen_by_decision(records)
         mover.move_all([(run_dir / Path(*PurePosixPath(o.path).parts), self.layout.absolute(o.destination), o.sha256,
                          seen.get(o.path)) for o in todo])
         state = journal.state()
@@ -276,8 +263,8 @@ class RunProcessor:
 
     @staticmethod
     def _seen_by_decision(records: RunRecords) -> dict[str, tuple[int, int]]:
-        """Size and mtime of each file of the pass when it was listed, before its bytes were read (the pass's
-        manifest): a file that changes after that is not moved on a decision taken about other bytes."""
+        """Size and mtime of each file of an interrupted pass when it was listed, before its bytes were read, from
+        the pass's manifest (a pass that is not interrupted has them in memory)."""
         try:
             manifest = FolderManifest.model_validate_json(records.manifest_path.read_bytes())
         except (OSError, ValueError):

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import Literal
+from typing import Iterator, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from dedup_engine.models import Counts, DedupResult
+
+log = logging.getLogger("local_runner.records")
 
 RunStatus = Literal["processed", "dry-run", "failed", "moving"]
 
@@ -129,3 +132,18 @@ class RunRecords:
 
     def write_json(self, path: Path, payload: object) -> None:
         atomic_write(path, json.dumps(payload, indent=2, default=str).encode())
+
+
+def recorded_runs(records_root: Path) -> Iterator[tuple[RunRecords, RunState]]:
+    """Every run with records under ``records_root`` (W/.dedup/runs), in path order, with its state; a state file
+    that cannot be read is skipped with a warning naming it."""
+    for state_file in sorted(records_root.rglob("state.json")) if records_root.is_dir() else []:
+        records = RunRecords(state_file.parent)
+        try:
+            state = records.read_state()
+        except ValueError as exc:
+            log.warning("%s cannot be read (%s): that run is left out; move the file away to start the run afresh",
+                        state_file, exc)
+            continue
+        if state is not None:
+            yield records, state

@@ -26,7 +26,7 @@ from dedup_engine.errors import DedupError
 from dedup_engine.models import DedupResult, FileOutcome
 
 from .layout import Layout
-from .records import RunRecords, atomic_write
+from .records import RunRecords, atomic_write, recorded_runs
 
 log = logging.getLogger("local_runner.report")
 
@@ -190,16 +190,8 @@ def _summary(result: DedupResult, layout: Layout) -> str:
 
 def write_index(layout: Layout) -> Path:
     """W/.dedup/index.html: every run with its counts and a link to its report."""
-    root = layout.runs_records_root()
     rows = []
-    for state_file in sorted(root.rglob("state.json")) if root.is_dir() else []:
-        records = RunRecords(state_file.parent)
-        try:
-            state = records.read_state()
-        except ValueError:
-            continue
-        if state is None:
-            continue
+    for records, state in recorded_runs(layout.runs_records_root()):
         c = state.counts
         link = os.path.relpath(records.report_path, layout.root / layout.records_dir).replace(os.sep, "/")
         name = html.escape(state.run)

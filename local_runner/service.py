@@ -14,16 +14,17 @@ from typing import Any, Callable
 
 from dedup_engine import DedupError, DedupParams
 
+from .exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED
 from .layout import Layout
 from .processing import RunFiles, RunProcessor
 from .progress import progress_factory
+from .records import recorded_runs
 from .runs import RunListing, RunRef, discover_runs, list_run_files
 from .settle import settled_by_age
 from .watcher import RunWatcher
 
 log = logging.getLogger("local_runner.service")
 
-EXIT_OK, EXIT_RUN_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 
 
 class Service:
@@ -116,11 +117,9 @@ class Service:
         """Runs whose folder is empty now (every file moved) but whose upload is unfinished: upload again."""
         if self.processor.uploader is None or self.processor.dry_run:
             return 0
-        root = self.layout.runs_records_root()
         retried = 0
-        for state_file in sorted(root.rglob("state.json")) if root.is_dir() else []:
-            state = self.processor.records_of(state_file.parent).read_state()
-            if state is None or state.run in skip or state.status != "processed":
+        for _, state in recorded_runs(self.layout.runs_records_root()):
+            if state.run in skip or state.status != "processed":
                 continue
             if state.upload is None or state.upload.failed:
                 self.process(RunListing(RunRef(state.run, self.layout.run_dir(state.run)), ()))
