@@ -43,6 +43,24 @@ def bucket(moto_server, request) -> str:
     return name
 
 
+class Killed(BaseException):
+    """A kill -9 stand-in: not an Exception, so nothing in the code under test can catch it."""
+
+
+def kill_mover_at_step(monkeypatch, step: int) -> None:
+    """Make the mover's ``step``-th state-changing file-system call raise Killed (undo with monkeypatch.undo())."""
+    from local_runner import mover
+
+    calls = {"n": 0}
+
+    def at(self, name: str) -> None:  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == step:
+            raise Killed(name)
+
+    monkeypatch.setattr(mover.FileOps, "step", at)
+
+
 def tree_digest(root: Path, *, skip: tuple[str, ...] = (".dedup",)) -> dict[str, str]:
     """sha256 of every regular file below ``root`` (relative POSIX path -> digest), our records left out."""
     import hashlib

@@ -16,7 +16,7 @@ from local_runner.journal import Journal
 from local_runner.layout import Layout
 from local_runner.records import RunRecords
 
-from conftest import tree_digest
+from conftest import Killed, kill_mover_at_step, tree_digest
 
 
 @pytest.fixture
@@ -88,21 +88,9 @@ def test_restore_refuses_unknown_runs_and_paths(processed: Path, capsys) -> None
 
 
 def test_restore_after_a_crash_finishes_through_the_journal(processed: Path, monkeypatch) -> None:
-    from local_runner import mover
-
     layout = Layout(processed)
     before = tree_digest(processed)
-    calls = {"n": 0}
-
-    class Killed(BaseException):
-        pass
-
-    def step(self, name: str) -> None:
-        calls["n"] += 1
-        if calls["n"] == 5:
-            raise Killed
-
-    monkeypatch.setattr(mover.FileOps, "step", step)
+    kill_mover_at_step(monkeypatch, 5)
     with pytest.raises(Killed):
         restore(layout, "run-0001")
     monkeypatch.undo()

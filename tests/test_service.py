@@ -15,7 +15,7 @@ from local_runner.generator import generate
 from local_runner.records import RunRecords
 from local_runner.layout import Layout
 
-from conftest import tree_digest
+from conftest import Killed, kill_mover_at_step, tree_digest
 from fault_proxy import FaultProxy
 
 
@@ -121,21 +121,9 @@ def test_a_failed_upload_is_retried_on_the_next_pass(tmp_path: Path, generated, 
 
 
 def test_a_crash_during_the_moves_is_finished_by_the_next_start(tmp_path: Path, generated, monkeypatch) -> None:
-    from local_runner import mover
-
     root = _drop_zone(tmp_path, generated)
     before = tree_digest(root)
-    steps = {"n": 0}
-
-    class Killed(BaseException):
-        pass
-
-    def step(self, name: str) -> None:
-        steps["n"] += 1
-        if steps["n"] == 25:
-            raise Killed(name)
-
-    monkeypatch.setattr(mover.FileOps, "step", step)
+    kill_mover_at_step(monkeypatch, 25)
     with pytest.raises(Killed):
         _run(root)
     monkeypatch.undo()
