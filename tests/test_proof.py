@@ -8,7 +8,8 @@ import numpy as np
 from dedup_engine.decoding import decode
 from dedup_engine.proof import ProofImage, prepare
 from dedup_engine.models import DedupParams
-from dedup_engine.proof import prove
+from dedup_engine.proof import lower_bound, prove
+from hypothesis import given, settings, strategies as st
 
 PARAMS = DedupParams()
 
@@ -54,3 +55,44 @@ def test_a_shifted_copy_is_registered() -> None:
     result = prove(prepare(base[5:55, 5:55].astype(np.uint8)), prepare(shifted[5:55, 5:55].astype(np.uint8)),
                    max_residual=0.75, max_shift_px=4)
     assert result.passed and result.shift == (-2, 3)
+
+
+def test_the_lower_bound_never_rejects_a_labelled_copy(engine_data: Path, engine_truth: dict) -> None:
+    checked = 0
+    for pair in engine_truth["duplicate_pairs"]:
+        kept, copy = _grey(engine_data / pair["original"]), _grey(engine_data / pair["copy"])
+        bound = lower_bound(kept, copy, max_shift_px=PARAMS.max_shift_px)
+        residual = prove(kept, copy, max_residual=PARAMS.max_residual, max_shift_px=PARAMS.max_shift_px).residual
+        assert bound <= PARAMS.max_residual, (pair, bound)
+        assert bound <= residual + 0.3, (pair, bound, residual)  # below the proof's residual, give or take gain
+        checked += kept.pixels.shape == copy.pixels.shape
+    assert checked >= 5
+
+
+def test_the_lower_bound_rejects_distinct_cells_without_a_proof(engine_data: Path, engine_truth: dict) -> None:
+    bounds = []
+    for negative in engine_truth["hard_negatives"]:
+        for a, b in combinations(negative["originals"], 2):
+            x, y = _grey(engine_data / a), _grey(engine_data / b)
+            if x.pixels.shape == y.pixels.shape:
+                bounds.append(lower_bound(x, y, max_shift_px=PARAMS.max_shift_px))
+    assert bounds and max(bounds) < float("inf")
+    assert sum(b > PARAMS.max_residual for b in bounds) >= len(bounds) // 3, bounds
+
+
+@settings(max_examples=60, deadline=None)
+@given(dy=st.integers(-4, 4), dx=st.integers(-4, 4), gain=st.floats(0.92, 1.08), offset=st.floats(-6, 6),
+       seed=st.integers(0, 10_000))
+def test_the_lower_bound_stays_below_the_residual_of_shifted_copies(dy: int, dx: int, gain: float, offset: float,
+                                                                     seed: int) -> None:
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    base = cv2.GaussianBlur(rng.uniform(0, 255, (136, 136)).astype(np.float32), (0, 0), 3)
+    base = (base - base.min()) * (200 / max(float(np.ptp(base)), 1e-3)) + 20
+    kept = base[4:132, 4:132]
+    copy = np.clip(gain * base[4 + dy : 132 + dy, 4 + dx : 132 + dx] + offset + rng.normal(0, 1.0, (128, 128)), 0, 255)
+    a, b = prepare(np.rint(kept).astype(np.uint8)), prepare(np.rint(copy).astype(np.uint8))
+    proof = prove(a, b, max_residual=PARAMS.max_residual, max_shift_px=4)
+    assert proof.passed
+    assert lower_bound(a, b, max_shift_px=4) <= proof.residual + 0.05

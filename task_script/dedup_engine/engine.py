@@ -87,7 +87,8 @@ def decide(
     images = [r for r in results if isinstance(r, Fingerprint)]
     decisions = {fp.path: grouper.decide(fp) for fp in keep_order(images, params.keep)}
     if stats is not None:
-        stats.update(search_s=grouper.search_s, proof_s=grouper.proof_s, proofs=float(grouper.proofs_run))
+        stats.update(search_s=grouper.search_s, proof_s=grouper.proof_s, proofs=float(grouper.proofs_run),
+                     bound_rejections=float(grouper.bound_rejections))
     return decisions
 
 

@@ -83,7 +83,7 @@ def fingerprint(path: str, source: Source, params: DedupParams) -> Fingerprint |
         hash_hex=str(main_hash),
         hash_int=hash_to_int(main_hash),
         centred_int=hash_to_int(centred) if centred is not None else None,
-        proof=prepare(grey),
+        proof=prepare(grey, params.max_shift_px),
         sharpness=float(cv2.Laplacian(grey, cv2.CV_32F).var()) if params.keep == "sharpest" else 0.0,
         mean=float(pixels.mean()) if pixels is not None else float(grey.mean()),
         pixels=pixels,

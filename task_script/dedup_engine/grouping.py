@@ -19,7 +19,7 @@ from .fingerprints import Fingerprint
 from .index import MultiIndexHash
 from .models import DedupParams, Proof as ProofKind
 from .mse import MseIndex
-from .proof import MIN_CONTENT, fitted_rms, prove
+from .proof import MIN_CONTENT, fitted_rms, lower_bound, prove
 
 MAX_PROOFS_PER_IMAGE = 8  # nearest candidates proven per image; a cap can only cost recall, never safety
 
@@ -64,6 +64,7 @@ class Grouper:
         self._centred = MultiIndexHash(bits, params.max_distance)
         self._mse = MseIndex()
         self.proofs_run = 0
+        self.bound_rejections = 0  # candidates rejected by the proof's lower bound, without a proof
         self.search_s = 0.0  # time in the index (candidate search), and in pixel proofs: the bench reports both
         self.proof_s = 0.0
 
@@ -109,13 +110,12 @@ class Grouper:
         for item, d in ranked:
             if best is not None and d > (best.distance or 0):
                 break
+            kept = self.kept[item].proof
+            if lower_bound(kept, fp.proof, max_shift_px=self.params.max_shift_px) > self.params.max_residual:
+                self.bound_rejections += 1
+                continue
             self.proofs_run += 1
-            proof = prove(
-                self.kept[item].proof,
-                fp.proof,
-                max_residual=self.params.max_residual,
-                max_shift_px=self.params.max_shift_px,
-            )
+            proof = prove(kept, fp.proof, max_residual=self.params.max_residual, max_shift_px=self.params.max_shift_px)
             if proof.passed and (best is None or proof.residual < (best.residual or 0.0)):
                 reason = f"hash distance {d} <= {radius}; {proof.reason}"
                 best = Decision(fp.path, self.kept[item].path, "near_duplicate", float(d), proof.residual, reason)

@@ -13,7 +13,10 @@ from typing import Callable
 import cv2
 import imagehash
 import numpy as np
+import scipy.fftpack
 from PIL import Image
+
+from .resample import lanczos_resize
 
 HashFunction = Callable[..., imagehash.ImageHash]
 
@@ -30,7 +33,19 @@ CENTRED_MAX_SIDE = 96
 
 def perceptual_hash(grey: np.ndarray, algorithm: str, hash_size: int) -> imagehash.ImageHash:
     """The hash of an 8-bit grey image, as ``imagehash.<algorithm>(image, hash_size)`` computes it."""
+    if algorithm == "phash" and grey.shape[0] == grey.shape[1]:
+        return _phash(grey, hash_size)
     return ALGORITHMS[algorithm](Image.fromarray(grey, mode="L"), hash_size=hash_size)
+
+
+def _phash(grey: np.ndarray, hash_size: int, highfreq_factor: int = 4) -> imagehash.ImageHash:
+    """``imagehash.phash`` step for step, with Pillow's LANCZOS thumbnail computed by ``lanczos_resize`` (the
+    same bytes, checked for square images, at less than half the cost)."""
+    size = hash_size * highfreq_factor
+    pixels = lanczos_resize(grey, size, size)
+    dct = scipy.fftpack.dct(scipy.fftpack.dct(pixels, axis=0), axis=1)
+    low = dct[:hash_size, :hash_size]
+    return imagehash.ImageHash(low > np.median(low))
 
 
 def centred_hash(grey: np.ndarray, algorithm: str, hash_size: int) -> imagehash.ImageHash | None:
