@@ -65,7 +65,7 @@ def dedup(input: dict, context: "ts.Context") -> dict:  # noqa: A002 - the platf
     pointers = {entry.path: entry.file for entry in manifest.files}
     result = run_engine(
         manifest.run,
-        (_source(context, entry) for entry in manifest.files),
+        _sources(context, manifest.files),
         params,
         workers=getattr(context, "workers", None),
         progress=getattr(context, "progress", None),
@@ -115,6 +115,14 @@ def _manifest(request: TaskInput, context: t.Any) -> FolderManifest:
     entries = [ManifestFile(path=posixpath.relpath(p.fileKey, base or "."), file=p) for p in request.files]
     run = request.run or posixpath.basename(base) or "run"
     return FolderManifest(run=run, files=entries)
+
+
+def _sources(context: t.Any, entries: list[ManifestFile]) -> t.Iterable[tuple[str, t.Any]]:
+    """A list when the context gives lazy readers (the engine then decides while it fingerprints); otherwise a
+    generator, so that the bytes of a 40,000-file run are read one chunk at a time."""
+    if getattr(context, "byte_source", None) is not None:
+        return [_source(context, entry) for entry in entries]
+    return (_source(context, entry) for entry in entries)
 
 
 def _source(context: t.Any, entry: ManifestFile) -> tuple[str, t.Any]:

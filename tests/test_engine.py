@@ -102,6 +102,21 @@ def test_pool_and_inline_decide_the_same(engine_data: Path, engine_truth: dict) 
     assert strip(inline) == strip(pooled)
 
 
+def test_streaming_decisions_equal_decisions_after_fingerprinting(engine_data: Path, engine_truth: dict) -> None:
+    """A list of sources is decided while it is fingerprinted (in keep order, whatever order the list has);
+    an iterator is fingerprinted first and decided after. Same answer, prior images included."""
+    names = sorted(engine_truth["files"])
+    sources = [(name, (engine_data / name).read_bytes()) for name in names][:80]
+    prior = sources[:5]
+    fresh = list(reversed(sources[5:]))
+    for workers in (1, 2):
+        streamed = dedup("r", fresh, DedupParams(), workers=workers, prior=prior)
+        batched = dedup("r", iter(fresh), DedupParams(), workers=workers, prior=prior, total=len(fresh))
+        assert [o.model_dump() for o in streamed.files] == [o.model_dump() for o in batched.files]
+        assert {o.path for o in streamed.files} == {name for name, _ in fresh}
+        assert streamed.counts.duplicate > 0
+
+
 def test_sources_may_be_readers_run_in_the_worker(engine_data: Path) -> None:
     paths = sorted(engine_data.glob("*.png"))[:40]
     readers = [(p.name, functools.partial(Path.read_bytes, p)) for p in paths]

@@ -46,3 +46,25 @@ def test_index_probes_few_codes() -> None:
     near = rng.getrandbits(64)
     index.add(99_999, near ^ 0b1011)
     assert index.within(near, 10) == [(99_999, 3)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    bits=st.sampled_from([64, 256]),
+    radius=st.integers(0, 14),
+    count=st.integers(1, 10),
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(0, 300),
+)
+def test_nearest_is_the_head_of_the_full_answer(bits: int, radius: int, count: int, seed: int, n: int) -> None:
+    rng = random.Random(seed)
+    base = [rng.getrandbits(bits) for _ in range(max(1, n // 20))]
+    mih = MultiIndexHash(bits, radius)
+    for item in range(n):  # dense clusters: many codes within the radius, where stopping early matters
+        code = rng.choice(base)
+        for _ in range(rng.randint(0, radius + 3)):
+            code ^= 1 << rng.randrange(bits)
+        mih.add(item, code)
+    for _ in range(10):
+        query = rng.choice(base) ^ (1 << rng.randrange(bits))
+        assert mih.nearest(query, radius, count) == mih.within(query, radius)[:count]

@@ -50,15 +50,21 @@ def dedup(
     t0 = time.perf_counter()
     if total is None and hasattr(sources, "__len__"):
         total = len(sources)  # type: ignore[arg-type]
-    results = list(_fingerprint_all(sources, params, workers, executor, progress, total, prior))
-    t1 = time.perf_counter()
-    prior_paths = {path for path, _ in prior}
-    prior_fps = [r for r in results if isinstance(r, Fingerprint) and r.path in prior_paths]
-    fresh = [r for r in results if r.path not in prior_paths]
     stats: dict[str, float] = {}
-    decisions = decide(fresh, params, prior=prior_fps, stats=stats)
+    if params.keep == "first" and isinstance(sources, Sequence):
+        # Streaming: with the sources in keep order, each image is decided as soon as its fingerprint arrives,
+        # while the workers go on fingerprinting, and an archived image's proof image is released at once.
+        ordered = sorted(sources, key=lambda item: natural_key(item[0]))
+        outcomes, t1 = _decide_streaming(ordered, params, workers, executor, progress, total, prior, stats)
+    else:
+        results = list(_fingerprint_all(sources, params, workers, executor, progress, total, prior))
+        t1 = time.perf_counter()
+        prior_paths = {path for path, _ in prior}
+        prior_fps = [r for r in results if isinstance(r, Fingerprint) and r.path in prior_paths]
+        fresh = [r for r in results if r.path not in prior_paths]
+        decisions = decide(fresh, params, prior=prior_fps, stats=stats)
+        outcomes = [_outcome(r, decisions.get(r.path)) for r in fresh]
     t2 = time.perf_counter()
-    outcomes = [_outcome(r, decisions.get(r.path)) for r in fresh]
     outcomes.sort(key=lambda o: natural_key(o.path))
     return DedupResult(
         run=run,
@@ -92,6 +98,52 @@ def decide(
     return decisions
 
 
+def _decide_streaming(
+    ordered: Sequence[tuple[str, Source]],
+    params: DedupParams,
+    workers: int | None,
+    executor: Executor | None,
+    progress: Progress | None,
+    total: int | None,
+    prior: Sequence[tuple[str, Source]],
+    stats: dict[str, float],
+) -> tuple[list[FileOutcome], float]:
+    import cv2
+
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)  # the workers have the cores; the proofs here must not take them away
+    try:
+        return _stream(ordered, params, workers, executor, progress, total, prior, stats)
+    finally:
+        cv2.setNumThreads(threads)
+
+
+def _stream(
+    ordered: Sequence[tuple[str, Source]],
+    params: DedupParams,
+    workers: int | None,
+    executor: Executor | None,
+    progress: Progress | None,
+    total: int | None,
+    prior: Sequence[tuple[str, Source]],
+    stats: dict[str, float],
+) -> tuple[list[FileOutcome], float]:
+    grouper = Grouper(params)
+    prior_paths = {path for path, _ in prior}
+    prior_sorted = sorted(prior, key=lambda item: natural_key(item[0]))
+    outcomes: list[FileOutcome] = []
+    for result in _fingerprint_all(ordered, params, workers, executor, progress, total, prior_sorted):
+        if result.path in prior_paths:
+            if isinstance(result, Fingerprint):
+                grouper.keep(result)
+            continue
+        decision = grouper.decide(result) if isinstance(result, Fingerprint) else None
+        outcomes.append(_outcome(result, decision))
+    stats.update(search_s=grouper.search_s, proof_s=grouper.proof_s, proofs=float(grouper.proofs_run),
+                 bound_rejections=float(grouper.bound_rejections))
+    return outcomes, time.perf_counter()
+
+
 def _fingerprint_all(
     items: Iterable[tuple[str, Source]],
     params: DedupParams,
@@ -113,7 +165,7 @@ def _fingerprint_all(
                 progress(done, grand_total)
         return
     own = executor is None
-    pool = executor or ProcessPoolExecutor(max_workers=workers, mp_context=_context())
+    pool = executor or ProcessPoolExecutor(max_workers=workers, mp_context=_context(), initializer=single_threaded)
     try:
         window: deque[Future[list[Fingerprint | Failure]]] = deque()
         limit = workers * IN_FLIGHT_PER_WORKER
@@ -143,7 +195,21 @@ def fingerprint_chunk(chunk: list[tuple[str, Source]], params: DedupParams) -> l
 PRELOAD = ["dedup_engine.engine", "scipy.fftpack", "imagehash", "cv2"]
 
 
+THREAD_LIMITS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def single_threaded() -> None:
+    """Worker initializer: one process per core already; OpenCV's own thread pool on top only contends."""
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
 def _context() -> multiprocessing.context.BaseContext:
+    # The workers' numpy must not start a BLAS thread per core each (the thumbnail is a matrix product): the
+    # limit has to be in the environment before the forkserver (or spawned child) imports numpy.
+    for name in THREAD_LIMITS:
+        os.environ.setdefault(name, "1")
     # fork is unsafe once threads exist (the watcher runs some); Windows only has spawn. The forkserver imports
     # the heavy modules once, so each worker starts warm instead of spending ~0.3 s importing scipy.
     if sys.platform == "win32":

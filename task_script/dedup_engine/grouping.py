@@ -98,10 +98,10 @@ class Grouper:
         radius = self.params.max_distance
         started = time.perf_counter()
         distances: dict[int, int] = {}
-        for item, d in self._raw.within(fp.hash_int, radius):
+        for item, d in self._raw.nearest(fp.hash_int, radius, MAX_PROOFS_PER_IMAGE):
             distances[item] = d
         if fp.centred_int is not None:
-            for item, d in self._centred.within(fp.centred_int, radius):
+            for item, d in self._centred.nearest(fp.centred_int, radius, MAX_PROOFS_PER_IMAGE):
                 distances[item] = min(d, distances.get(item, d))
         ranked = sorted(distances.items(), key=lambda pair: (pair[1], pair[0]))[:MAX_PROOFS_PER_IMAGE]
         searched = time.perf_counter()

@@ -10,6 +10,7 @@ queries by scanning; tests use it as the reference. Both share one interface, as
 from __future__ import annotations
 
 from itertools import combinations
+from math import comb
 from typing import Protocol
 
 
@@ -55,7 +56,11 @@ class MultiIndexHash:
         self._codes: dict[int, int] = {}
         self._order: dict[int, int] = {}
         sub_radius = max_radius // chunks
+        self._chunks = chunks
         self._probes: list[list[int]] = [_flip_masks(width, sub_radius) for width in widths]
+        # probes are ordered by the bits they flip: the first _stage_ends[s] flip at most s bits
+        self._stage_ends = [[sum(comb(width, r) for r in range(s + 1)) for s in range(sub_radius + 1)]
+                            for width in widths]
 
     def __len__(self) -> int:
         return len(self._codes)
@@ -81,6 +86,32 @@ class MultiIndexHash:
         hits = [(item, d) for item, d in found if d <= radius]
         hits.sort(key=lambda pair: (pair[1], order[pair[0]]))
         return hits
+
+
+    def nearest(self, code: int, radius: int, count: int) -> list[tuple[int, int]]:
+        """The ``count`` nearest items within ``radius`` (ties by insertion order), as ``within(...)[:count]``
+        would give them, but probing the tables one flipped bit at a time: after probing substrings at up to
+        ``s`` flipped bits, every code within ``chunks * (s + 1) - 1`` has been seen (pigeonhole), so once
+        ``count`` hits lie within that distance no farther code can displace them. On look-alike frames, where
+        hundreds of hashes lie within the radius, this stops long before the full probe."""
+        if radius > self._max_radius:
+            raise ValueError(f"radius {radius} exceeds the index's max_radius {self._max_radius}")
+        codes, order = self._codes, self._order
+        seen: set[int] = set()
+        stages = len(self._stage_ends[0])
+        for stage in range(stages):
+            for (shift, mask), table, probes, ends in zip(self._slices, self._tables, self._probes, self._stage_ends):
+                part = (code >> shift) & mask
+                for flip in probes[ends[stage - 1] if stage else 0 : ends[stage]]:
+                    bucket = table.get(part ^ flip)
+                    if bucket:
+                        seen.update(bucket)
+            exact = radius if stage == stages - 1 else min(radius, self._chunks * (stage + 1) - 1)
+            hits = [(item, d) for item in seen if (d := (code ^ codes[item]).bit_count()) <= exact]
+            if len(hits) >= count or stage == stages - 1:
+                hits.sort(key=lambda pair: (pair[1], order[pair[0]]))
+                return hits[:count]
+        return []
 
 
 def _flip_masks(width: int, radius: int) -> list[int]:
