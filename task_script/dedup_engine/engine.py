@@ -93,8 +93,7 @@ def decide(
     images = [r for r in results if isinstance(r, Fingerprint)]
     decisions = {fp.path: grouper.decide(fp) for fp in keep_order(images, params.keep)}
     if stats is not None:
-        stats.update(search_s=grouper.search_s, proof_s=grouper.proof_s, proofs=float(grouper.proofs_run),
-                     bound_rejections=float(grouper.bound_rejections))
+        stats.update(grouper.stats())
     return decisions
 
 
@@ -110,37 +109,23 @@ def _decide_streaming(
 ) -> tuple[list[FileOutcome], float]:
     import cv2
 
-    threads = cv2.getNumThreads()
-    cv2.setNumThreads(1)  # the workers have the cores; the proofs here must not take them away
-    try:
-        return _stream(ordered, params, workers, executor, progress, total, prior, stats)
-    finally:
-        cv2.setNumThreads(threads)
-
-
-def _stream(
-    ordered: Sequence[tuple[str, Source]],
-    params: DedupParams,
-    workers: int | None,
-    executor: Executor | None,
-    progress: Progress | None,
-    total: int | None,
-    prior: Sequence[tuple[str, Source]],
-    stats: dict[str, float],
-) -> tuple[list[FileOutcome], float]:
     grouper = Grouper(params)
     prior_paths = {path for path, _ in prior}
     prior_sorted = sorted(prior, key=lambda item: natural_key(item[0]))
     outcomes: list[FileOutcome] = []
-    for result in _fingerprint_all(ordered, params, workers, executor, progress, total, prior_sorted):
-        if result.path in prior_paths:
-            if isinstance(result, Fingerprint):
-                grouper.keep(result)
-            continue
-        decision = grouper.decide(result) if isinstance(result, Fingerprint) else None
-        outcomes.append(_outcome(result, decision))
-    stats.update(search_s=grouper.search_s, proof_s=grouper.proof_s, proofs=float(grouper.proofs_run),
-                 bound_rejections=float(grouper.bound_rejections))
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)  # the workers have the cores; the proofs here must not take them away
+    try:
+        for result in _fingerprint_all(ordered, params, workers, executor, progress, total, prior_sorted):
+            if result.path in prior_paths:
+                if isinstance(result, Fingerprint):
+                    grouper.keep(result)
+                continue
+            decision = grouper.decide(result) if isinstance(result, Fingerprint) else None
+            outcomes.append(_outcome(result, decision))
+    finally:
+        cv2.setNumThreads(threads)
+    stats.update(grouper.stats())
     return outcomes, time.perf_counter()
 
 

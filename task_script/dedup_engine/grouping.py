@@ -68,6 +68,11 @@ class Grouper:
         self.search_s = 0.0  # time in the index (candidate search), and in pixel proofs: the bench reports both
         self.proof_s = 0.0
 
+    def stats(self) -> dict[str, float]:
+        """Seconds in candidate search and in proofs, proofs run, and candidates the lower bound rejected."""
+        return {"search_s": self.search_s, "proof_s": self.proof_s, "proofs": float(self.proofs_run),
+                "bound_rejections": float(self.bound_rejections)}
+
     def keep(self, fp: Fingerprint) -> None:
         item = len(self.kept)
         self.kept.append(fp)

@@ -72,28 +72,14 @@ class MultiIndexHash:
             table.setdefault((code >> shift) & mask, []).append(item)
 
     def within(self, code: int, radius: int) -> list[tuple[int, int]]:
-        if radius > self._max_radius:
-            raise ValueError(f"radius {radius} exceeds the index's max_radius {self._max_radius}")
-        seen: set[int] = set()
-        for (shift, mask), table, probes in zip(self._slices, self._tables, self._probes):
-            part = (code >> shift) & mask
-            for flip in probes:
-                bucket = table.get(part ^ flip)
-                if bucket:
-                    seen.update(bucket)
-        codes, order = self._codes, self._order
-        found = [(item, (code ^ codes[item]).bit_count()) for item in seen]
-        hits = [(item, d) for item, d in found if d <= radius]
-        hits.sort(key=lambda pair: (pair[1], order[pair[0]]))
-        return hits
+        return self.nearest(code, radius, None)
 
-
-    def nearest(self, code: int, radius: int, count: int) -> list[tuple[int, int]]:
-        """The ``count`` nearest items within ``radius`` (ties by insertion order), as ``within(...)[:count]``
-        would give them, but probing the tables one flipped bit at a time: after probing substrings at up to
-        ``s`` flipped bits, every code within ``chunks * (s + 1) - 1`` has been seen (pigeonhole), so once
-        ``count`` hits lie within that distance no farther code can displace them. On look-alike frames, where
-        hundreds of hashes lie within the radius, this stops long before the full probe."""
+    def nearest(self, code: int, radius: int, count: int | None) -> list[tuple[int, int]]:
+        """The ``count`` nearest items within ``radius`` (all of them for None), sorted by distance then insertion
+        order, as ``within(...)[:count]``. The tables are probed one flipped bit at a time: after probing the
+        substrings at up to ``s`` flipped bits, every code within ``chunks * (s + 1) - 1`` has been seen
+        (pigeonhole), so once ``count`` hits lie within that distance no farther code can displace them. On
+        look-alike frames, where hundreds of hashes lie within the radius, this stops long before the full probe."""
         if radius > self._max_radius:
             raise ValueError(f"radius {radius} exceeds the index's max_radius {self._max_radius}")
         codes, order = self._codes, self._order
@@ -106,11 +92,14 @@ class MultiIndexHash:
                     bucket = table.get(part ^ flip)
                     if bucket:
                         seen.update(bucket)
-            exact = radius if stage == stages - 1 else min(radius, self._chunks * (stage + 1) - 1)
+            last = stage == stages - 1
+            if count is None and not last:
+                continue
+            exact = radius if last else min(radius, self._chunks * (stage + 1) - 1)
             hits = [(item, d) for item in seen if (d := (code ^ codes[item]).bit_count()) <= exact]
-            if len(hits) >= count or stage == stages - 1:
+            if last or len(hits) >= count:  # type: ignore[operator]
                 hits.sort(key=lambda pair: (pair[1], order[pair[0]]))
-                return hits[:count]
+                return hits if count is None else hits[:count]
         return []
 
 
