@@ -8,7 +8,7 @@ import numpy as np
 from dedup_engine.decoding import decode
 from dedup_engine.proof import ProofImage, prepare
 from dedup_engine.models import DedupParams
-from dedup_engine.proof import lower_bound, prove
+from dedup_engine.proof import lower_bound, lower_bounds, prove
 from hypothesis import given, settings, strategies as st
 
 PARAMS = DedupParams()
@@ -96,3 +96,13 @@ def test_the_lower_bound_stays_below_the_residual_of_shifted_copies(dy: int, dx:
     proof = prove(a, b, max_residual=PARAMS.max_residual, max_shift_px=4)
     assert proof.passed
     assert lower_bound(a, b, max_shift_px=4) <= proof.residual + 0.05
+
+
+def test_the_batched_lower_bounds_equal_the_single_ones(engine_data: Path) -> None:
+    images = [_grey(path) for path in sorted(engine_data.iterdir()) if path.suffix in (".png", ".bmp", ".tif")]
+    assert len(images) >= 6
+    for candidate in images:
+        batched = lower_bounds(images, candidate, max_shift_px=PARAMS.max_shift_px)
+        single = [lower_bound(kept, candidate, max_shift_px=PARAMS.max_shift_px) for kept in images]
+        assert np.allclose(batched, single, rtol=1e-4, atol=1e-4), (batched, single)
+    assert lower_bounds([], images[0], max_shift_px=4).shape == (0,)

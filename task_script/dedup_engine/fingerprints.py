@@ -39,7 +39,7 @@ class Fingerprint:
     proof: ProofImage
     sharpness: float  # variance of the Laplacian of the grey image
     mean: float  # mean of the canonical pixels, 8-bit scale (MSE bound)
-    pixels: np.ndarray | None  # float32 canonical pixels, 8-bit scale; MSE method only
+    pixels: np.ndarray | None  # canonical pixels for the MSE method only: uint8, or float32 on the 8-bit scale
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def fingerprint(path: str, source: Source, params: DedupParams) -> Fingerprint |
     grey = image.grey
     main_hash = perceptual_hash(grey, params.hash_algorithm, params.hash_size)
     centred = centred_hash(grey, params.hash_algorithm, params.hash_size)
-    pixels = _float_pixels(image.pixels) if params.method == "mse" else None
+    pixels = _mse_pixels(image.pixels) if params.method == "mse" else None
     return Fingerprint(
         path=path,
         sha256=sha256,
@@ -85,7 +85,7 @@ def fingerprint(path: str, source: Source, params: DedupParams) -> Fingerprint |
         centred_int=hash_to_int(centred) if centred is not None else None,
         proof=prepare(grey, params.max_shift_px),
         sharpness=float(cv2.Laplacian(grey, cv2.CV_32F).var()) if params.keep == "sharpest" else 0.0,
-        mean=float(pixels.mean()) if pixels is not None else float(grey.mean()),
+        mean=float(pixels.mean(dtype=np.float64)) if pixels is not None else float(grey.mean()),
         pixels=pixels,
     )
 
@@ -97,7 +97,9 @@ def _pixel_digest(pixels: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def _float_pixels(pixels: np.ndarray) -> np.ndarray:
+def _mse_pixels(pixels: np.ndarray) -> np.ndarray:
+    """8-bit pixels as they are (a quarter of the memory of floats, and an exact integer MSE); 16-bit pixels
+    scaled to the 8-bit scale as float32, so that one ``max_mse`` means the same for both."""
     if pixels.dtype == np.uint16:
         return pixels.astype(np.float32) / 257.0
-    return pixels.astype(np.float32)
+    return pixels

@@ -19,7 +19,7 @@ from .fingerprints import Fingerprint
 from .index import MultiIndexHash
 from .models import DedupParams, Proof as ProofKind
 from .mse import MseIndex
-from .proof import MIN_CONTENT, fitted_rms, lower_bound, prove
+from .proof import MIN_CONTENT, fitted_rms, lower_bounds, prove
 
 MAX_PROOFS_PER_IMAGE = 8  # nearest candidates proven per image; a cap can only cost recall, never safety
 
@@ -112,11 +112,13 @@ class Grouper:
         searched = time.perf_counter()
         self.search_s += searched - started
         best: Decision | None = None
-        for item, d in ranked:
+        bounds = lower_bounds([self.kept[item].proof for item, _ in ranked], fp.proof,
+                              max_shift_px=self.params.max_shift_px)
+        for (item, d), bound in zip(ranked, bounds):
             if best is not None and d > (best.distance or 0):
                 break
             kept = self.kept[item].proof
-            if lower_bound(kept, fp.proof, max_shift_px=self.params.max_shift_px) > self.params.max_residual:
+            if bound > self.params.max_residual:
                 self.bound_rejections += 1
                 continue
             self.proofs_run += 1
