@@ -36,7 +36,7 @@ class Fingerprint:
     hash_hex: str
     hash_int: int
     centred_int: int | None
-    proof: ProofImage
+    proof: ProofImage | None  # hash method only (the MSE method proves on the full pixels)
     sharpness: float  # variance of the Laplacian of the grey image
     mean: float  # mean of the canonical pixels, 8-bit scale (MSE bound)
     pixels: np.ndarray | None  # canonical pixels for the MSE method only: uint8, or float32 on the 8-bit scale
@@ -83,7 +83,7 @@ def fingerprint(path: str, source: Source, params: DedupParams) -> Fingerprint |
         hash_hex=str(main_hash),
         hash_int=hash_to_int(main_hash),
         centred_int=hash_to_int(centred) if centred is not None else None,
-        proof=prepare(grey, params.max_shift_px),
+        proof=prepare(grey, params.max_shift_px) if params.method == "hash" else None,
         sharpness=float(cv2.Laplacian(grey, cv2.CV_32F).var()) if params.keep == "sharpest" else 0.0,
         mean=float(pixels.mean(dtype=np.float64)) if pixels is not None else float(grey.mean()),
         pixels=pixels,

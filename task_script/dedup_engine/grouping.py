@@ -13,13 +13,14 @@ import time
 from dataclasses import dataclass
 from typing import Sequence
 
+import cv2
 import numpy as np
 
 from .fingerprints import Fingerprint
 from .index import MultiIndexHash
 from .models import DedupParams, Proof as ProofKind
 from .mse import MseIndex
-from .proof import MIN_CONTENT, fitted_rms, lower_bounds, prove
+from .proof import MIN_CONTENT, ProofImage, fitted_rms, lower_bounds, prove
 
 MAX_PROOFS_PER_IMAGE = 8  # nearest candidates proven per image; a cap can only cost recall, never safety
 
@@ -100,6 +101,7 @@ class Grouper:
         return found
 
     def _near_hash(self, fp: Fingerprint) -> Decision | None:
+        assert fp.proof is not None, "hash method fingerprints carry a proof image"
         radius = self.params.max_distance
         started = time.perf_counter()
         distances: dict[int, int] = {}
@@ -112,12 +114,12 @@ class Grouper:
         searched = time.perf_counter()
         self.search_s += searched - started
         best: Decision | None = None
-        bounds = lower_bounds([self.kept[item].proof for item, _ in ranked], fp.proof,
+        bounds = lower_bounds([self._proof(item) for item, _ in ranked], fp.proof,
                               max_shift_px=self.params.max_shift_px)
         for (item, d), bound in zip(ranked, bounds):
             if best is not None and d > (best.distance or 0):
                 break
-            kept = self.kept[item].proof
+            kept = self._proof(item)
             if bound > self.params.max_residual:
                 self.bound_rejections += 1
                 continue
@@ -128,6 +130,11 @@ class Grouper:
                 best = Decision(fp.path, self.kept[item].path, "near_duplicate", float(d), proof.residual, reason)
         self.proof_s += time.perf_counter() - searched
         return best
+
+    def _proof(self, item: int) -> ProofImage:
+        proof = self.kept[item].proof
+        assert proof is not None, "hash method fingerprints carry a proof image"
+        return proof
 
     def _near_mse(self, fp: Fingerprint) -> Decision | None:
         if fp.pixels is None:
@@ -154,8 +161,8 @@ def structural_residual(a: np.ndarray | None, b: np.ndarray) -> float:
     """The proof's low-pass residual without registration, for two images of one shape (MSE method)."""
     if a is None:
         return float("inf")
-    grey_a = a.mean(axis=2) if a.ndim == 3 else a
-    grey_b = b.mean(axis=2) if b.ndim == 3 else b
-    if float(grey_a.std()) < MIN_CONTENT:
+    grey_a = (a.mean(axis=2) if a.ndim == 3 else a).astype(np.float32)
+    grey_b = (b.mean(axis=2) if b.ndim == 3 else b).astype(np.float32)
+    if float(cv2.meanStdDev(grey_a)[1][0, 0]) < MIN_CONTENT:
         return float("inf")
-    return fitted_rms(grey_a.astype(np.float32), grey_b.astype(np.float32), filtered=True)
+    return fitted_rms(grey_a, grey_b, filtered=True)
