@@ -55,6 +55,7 @@ class FileSystemContext:
     pipeline_config: Mapping[str, str] = field(default_factory=dict)
     workers: int | None = None
     progress: Any = None
+    previews: Any = None  # (path, JPEG bytes) -> None: thumbnails for the report, made by the engine's workers
     written: dict[str, WrittenFile] = field(default_factory=dict)
     labels: dict[str, dict[str, str]] = field(default_factory=dict)
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("local_runner.task"))

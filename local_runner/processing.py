@@ -60,7 +60,7 @@ class RunProcessor:
         uploader: Any = None,
         task: TaskFunction | None = None,
         progress: Callable[[str, int | None], Progress] | None = None,
-        reporter: Callable[[Path, DedupResult, Layout], Path] | None = None,
+        reporter: Callable[..., Path] | None = None,  # (folder, result, layout, previews=...) -> report path
     ) -> None:
         self.layout = layout
         self.params = params
@@ -70,6 +70,7 @@ class RunProcessor:
         self.task = task or load_task_function()
         self.progress = progress
         self.reporter = reporter
+        self.previews: dict[str, bytes] = {}  # this pass's thumbnails (path -> JPEG), for the reporter
 
     def records(self, run: str) -> RunRecords:
         return RunRecords(self.layout.records(run))
@@ -77,6 +78,7 @@ class RunProcessor:
     def process(self, listing: RunFiles) -> RunReport:
         started = time.perf_counter()
         run = listing.run
+        self.previews.clear()
         records = self.records(run)
         records.folder.mkdir(parents=True, exist_ok=True)
         if not self.dry_run:
@@ -128,10 +130,12 @@ class RunProcessor:
             records.write_state(self._state(run, "processed", combined, number, state, report.upload, seen=seen))
         if self.reporter is not None:
             try:
-                path = self.reporter(records.folder, combined, self.layout)
+                path = self.reporter(records.folder, combined, self.layout, previews=self.previews)
                 log.info("run %s: report %s", run, path)
             except (OSError, ValueError) as exc:  # a report is a convenience: never fail a run for it
                 log.warning("run %s: report not written: %s", run, exc)
+            finally:
+                self.previews.clear()
         report.seconds = time.perf_counter() - started
         c = combined.counts
         log.info("run %s: %d files: %d unique, %d duplicates archived, %d errors, %d passed through (%.1f s)",
@@ -180,6 +184,7 @@ class RunProcessor:
             linked_dirs=frozenset({self.layout.unique_dir, self.layout.archive_dir}),
             workers=self.workers,
             progress=self.progress(run, len(manifest.files)) if self.progress else None,
+            previews=self.previews.__setitem__ if self.reporter is not None else None,
         )
         pointer = context.pointer(self.layout.relative(records.manifest_path))
         overrides = self.params.model_dump(include={"method", "hash_algorithm", "hash_size", "max_distance",

@@ -11,19 +11,18 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import html
-import io
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
-from PIL import Image
 
 from dedup_engine.decoding import decode
 from dedup_engine.errors import DedupError
 from dedup_engine.models import DedupResult, FileOutcome
+from dedup_engine.previews import preview_jpeg
 
 from .layout import Layout
 from .records import RunRecords, atomic_write, recorded_runs
@@ -73,11 +72,11 @@ def thumbnail(path: Path, *, max_pixels: int) -> str | None:
         image = decode(data, path=path.name, max_pixels=max_pixels)
     except (OSError, DedupError):
         return None
-    picture = Image.fromarray(image.grey)
-    picture.thumbnail((THUMB, THUMB), Image.Resampling.BILINEAR)
-    buffer = io.BytesIO()
-    picture.save(buffer, "JPEG", quality=80)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return _data_uri(preview_jpeg(image.grey, THUMB))
+
+
+def _data_uri(jpeg: bytes) -> str:
+    return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
 
 
 def _where(layout: Layout, run: str, outcome: FileOutcome) -> Path:
@@ -126,8 +125,10 @@ def _nav(number: int, pages: int, groups: int) -> str:
     return '<div class="nav">' + " ".join(links) + "</div>"
 
 
-def write_report(folder: Path, result: DedupResult, layout: Layout, *, workers: int = 2) -> Path:
-    """Write the run's report pages into ``folder``; returns the first page."""
+def write_report(folder: Path, result: DedupResult, layout: Layout, *, workers: int = 2,
+                 previews: Mapping[str, bytes] | None = None) -> Path:
+    """Write the run's report pages into ``folder``; returns the first page. ``previews`` (path -> JPEG, made by
+    the engine while it decoded the images) spare decoding those files again; others are decoded here."""
     run = result.run
     groups = groups_of(result)
     pages = max(1, -(-len(groups) // GROUPS_PER_PAGE))
@@ -136,9 +137,11 @@ def write_report(folder: Path, result: DedupResult, layout: Layout, *, workers: 
     for number in range(1, pages + 1):
         chunk = groups[(number - 1) * GROUPS_PER_PAGE: number * GROUPS_PER_PAGE]
         outcomes = [o for g in chunk for o in (g.kept, *g.archived)]
+        uris = {o.path: _data_uri(previews[o.path]) for o in outcomes if previews and o.path in previews}
+        missing = [o for o in outcomes if o.path not in uris]
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            uris = dict(zip((o.path for o in outcomes),
-                            pool.map(lambda o: thumbnail(_where(layout, run, o), max_pixels=max_pixels), outcomes)))
+            uris.update(zip((o.path for o in missing),
+                            pool.map(lambda o: thumbnail(_where(layout, run, o), max_pixels=max_pixels), missing)))
         body = [f"<h1>Run {html.escape(run)}</h1>"]
         if number == 1:
             body.append(summary)

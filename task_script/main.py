@@ -69,6 +69,7 @@ def dedup(input: dict, context: "ts.Context") -> dict:  # noqa: A002 - the platf
         params,
         workers=getattr(context, "workers", None),
         progress=getattr(context, "progress", None),
+        previews=getattr(context, "previews", None),
         prior=[_source(context, entry) for entry in manifest.kept],
         total=len(manifest.files),
     )

@@ -59,6 +59,23 @@ def test_report_is_self_contained_with_every_group_and_error(processed: Path) ->
     assert 'href="runs/run-0001/report.html"' in index
 
 
+def test_the_runner_makes_thumbnails_without_decoding_the_files_again(tmp_path: Path, monkeypatch) -> None:
+    generate(tmp_path / "gen", 40, 16, seed=9, progress=False)
+    root = tmp_path / "W"
+    shutil.copytree(tmp_path / "gen" / "run-0001", root / "run-0001")
+
+    def no_decoding(*args, **kwargs):  # noqa: ANN002, ANN003
+        raise AssertionError("the report decoded a file the engine had already decoded")
+
+    monkeypatch.setattr(report, "thumbnail", no_decoding)
+    assert cli.main([str(root), "--once", "--settle-seconds", "0", "--no-progress"]) == 0
+    records = RunRecords(Layout(root).records("run-0001"))
+    duplicates = [o for o in records.read_result().files if o.status == "duplicate"]
+    page = records.report_path.read_text()
+    assert len(duplicates) >= 10
+    assert page.count("data:image/jpeg;base64,") == len(duplicates) + len({o.duplicate_of for o in duplicates})
+
+
 @needs_chromium
 def test_report_loads_in_chromium_and_shows_the_groups(processed: Path, tmp_path: Path) -> None:
     page = RunRecords(Layout(processed).records("run-0001")).report_path

@@ -99,7 +99,11 @@ def decode(data: bytes, *, path: str, max_pixels: int) -> DecodedImage:
     except Image.DecompressionBombError as exc:  # header past Pillow's hard limit, e.g. 100000x100000
         raise ImageTooLargeError(f"image too large: {exc}", path=path) from exc
     except UnidentifiedImageError as exc:
-        raise NotAnImageError(f"not a readable {fmt} file: {exc}", path=path) from exc
+        # Pillow's message names the in-memory buffer (an address that differs on every run): say it plainly
+        raise NotAnImageError(
+            f"not a readable {fmt} file: it starts like one, but Pillow cannot identify the rest (corrupt header?)",
+            path=path,
+        ) from exc
     except (OSError, SyntaxError, ValueError, EOFError, zlib.error, MemoryError) as exc:
         reason = "truncated" if "truncated" in str(exc) else "corrupt"
         raise CorruptImageError(f"{reason} {fmt} file: {exc}", path=path) from exc

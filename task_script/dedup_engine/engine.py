@@ -7,6 +7,7 @@ runner passes a path reader, so the worker process reads the file itself).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import multiprocessing
 import os
@@ -22,6 +23,7 @@ from .grouping import Decision, Grouper, keep_order, natural_key
 from .models import Counts, DedupParams, DedupResult, FileOutcome
 
 Progress = Callable[[int, "int | None"], None]  # (done, total or None when unknown)
+PreviewSink = Callable[[str, bytes], None]  # (path, JPEG bytes)
 CHUNK = 8
 IN_FLIGHT_PER_WORKER = 3
 INLINE_BELOW = 24  # smaller runs are fingerprinted in this process: starting workers would cost more
@@ -43,9 +45,11 @@ def dedup(
     prior: Sequence[tuple[str, Source]] = (),
     executor: Executor | None = None,
     total: int | None = None,
+    previews: PreviewSink | None = None,
 ) -> DedupResult:
     """Deduplicate one run. ``prior`` are images kept by an earlier pass over the same run: they stay kept and
-    only serve as representatives; they get no outcome of their own."""
+    only serve as representatives; they get no outcome of their own. ``previews``, if given, receives a small JPEG
+    of every image that could be decoded (made by the workers from the pixels they decode anyway)."""
     started = dt.datetime.now(dt.timezone.utc)
     t0 = time.perf_counter()
     if total is None and hasattr(sources, "__len__"):
@@ -55,9 +59,10 @@ def dedup(
         # Streaming: with the sources in keep order, each image is decided as soon as its fingerprint arrives,
         # while the workers go on fingerprinting, and an archived image's proof image is released at once.
         ordered = sorted(sources, key=lambda item: natural_key(item[0]))
-        outcomes, t1 = _decide_streaming(ordered, params, workers, executor, progress, total, prior, stats)
+        outcomes, t1 = _decide_streaming(ordered, params, workers, executor, progress, total, prior, stats,
+                                         previews)
     else:
-        results = list(_fingerprint_all(sources, params, workers, executor, progress, total, prior))
+        results = list(_fingerprint_all(sources, params, workers, executor, progress, total, prior, previews))
         t1 = time.perf_counter()
         prior_paths = {path for path, _ in prior}
         prior_fps = [r for r in results if isinstance(r, Fingerprint) and r.path in prior_paths]
@@ -106,6 +111,7 @@ def _decide_streaming(
     total: int | None,
     prior: Sequence[tuple[str, Source]],
     stats: dict[str, float],
+    previews: PreviewSink | None,
 ) -> tuple[list[FileOutcome], float]:
     import cv2
 
@@ -116,7 +122,8 @@ def _decide_streaming(
     threads = cv2.getNumThreads()
     cv2.setNumThreads(1)  # the workers have the cores; the proofs here must not take them away
     try:
-        for result in _fingerprint_all(ordered, params, workers, executor, progress, total, prior_sorted):
+        for result in _fingerprint_all(ordered, params, workers, executor, progress, total, prior_sorted,
+                                      previews):
             if result.path in prior_paths:
                 if isinstance(result, Fingerprint):
                     grouper.keep(result)
@@ -137,6 +144,24 @@ def _fingerprint_all(
     progress: Progress | None,
     total: int | None,
     prior: Sequence[tuple[str, Source]],
+    previews: PreviewSink | None = None,
+) -> Iterator[Fingerprint | Failure]:
+    for result in _fingerprint_each(items, params, workers, executor, progress, total, prior, previews is not None):
+        if previews is not None and isinstance(result, Fingerprint) and result.preview is not None:
+            previews(result.path, result.preview)
+            result = dataclasses.replace(result, preview=None)  # the sink has it; a kept fingerprint stays small
+        yield result
+
+
+def _fingerprint_each(
+    items: Iterable[tuple[str, Source]],
+    params: DedupParams,
+    workers: int | None,
+    executor: Executor | None,
+    progress: Progress | None,
+    total: int | None,
+    prior: Sequence[tuple[str, Source]],
+    preview: bool,
 ) -> Iterator[Fingerprint | Failure]:
     stream: Iterable[tuple[str, Source]] = [*prior, *items] if prior else items
     grand_total = None if total is None else total + len(prior)
@@ -144,7 +169,7 @@ def _fingerprint_all(
     workers = workers or default_workers()
     if executor is None and (workers <= 1 or (grand_total is not None and grand_total < INLINE_BELOW)):
         for path, source in stream:
-            yield fingerprint(path, source, params)
+            yield fingerprint(path, source, params, preview=preview)
             done += 1
             if progress:
                 progress(done, grand_total)
@@ -158,7 +183,7 @@ def _fingerprint_all(
         while True:
             chunk = list(islice(iterator, CHUNK))
             if chunk:
-                window.append(pool.submit(fingerprint_chunk, chunk, params))
+                window.append(pool.submit(fingerprint_chunk, chunk, params, preview))
             if window and (len(window) >= limit or not chunk):
                 batch = window.popleft().result()
                 yield from batch
@@ -172,9 +197,11 @@ def _fingerprint_all(
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def fingerprint_chunk(chunk: list[tuple[str, Source]], params: DedupParams) -> list[Fingerprint | Failure]:
+def fingerprint_chunk(
+    chunk: list[tuple[str, Source]], params: DedupParams, preview: bool = False
+) -> list[Fingerprint | Failure]:
     """Worker entry point (module level, so it can be pickled under spawn)."""
-    return [fingerprint(path, source, params) for path, source in chunk]
+    return [fingerprint(path, source, params, preview=preview) for path, source in chunk]
 
 
 PRELOAD = ["dedup_engine.engine", "scipy.fftpack", "imagehash", "cv2"]

@@ -18,6 +18,7 @@ from .decoding import IMAGE_SUFFIXES, decode, sniff_format
 from .errors import ImageError
 from .hashing import centred_hash, hash_to_int, perceptual_hash
 from .models import DedupParams
+from .previews import preview_jpeg
 from .proof import ProofImage, prepare
 
 ByteSource = Callable[[], bytes]
@@ -40,6 +41,7 @@ class Fingerprint:
     sharpness: float  # variance of the Laplacian of the grey image
     mean: float  # mean of the canonical pixels, 8-bit scale (MSE bound)
     pixels: np.ndarray | None  # canonical pixels for the MSE method only: uint8, or float32 on the 8-bit scale
+    preview: bytes | None = None  # a small JPEG for reports, when asked for (see previews.py)
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,9 @@ class Failure:
     message: str
 
 
-def fingerprint(path: str, source: Source, params: DedupParams) -> Fingerprint | Failure:
-    """Fingerprint one file. Never raises for a bad file: the failure is returned, naming the reason."""
+def fingerprint(path: str, source: Source, params: DedupParams, *, preview: bool = False) -> Fingerprint | Failure:
+    """Fingerprint one file (with a preview JPEG if ``preview``). Never raises for a bad file: the failure is
+    returned, naming the reason."""
     try:
         data = source if isinstance(source, (bytes, bytearray, memoryview)) else source()
     except OSError as exc:
@@ -87,6 +90,7 @@ def fingerprint(path: str, source: Source, params: DedupParams) -> Fingerprint |
         sharpness=float(cv2.Laplacian(grey, cv2.CV_32F).var()) if params.keep == "sharpest" else 0.0,
         mean=float(pixels.mean(dtype=np.float64)) if pixels is not None else float(grey.mean()),
         pixels=pixels,
+        preview=preview_jpeg(grey) if preview else None,
     )
 
 
