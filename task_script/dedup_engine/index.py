@@ -9,9 +9,11 @@ queries by scanning; tests use it as the reference. Both share one interface, as
 
 from __future__ import annotations
 
-from itertools import combinations
+from itertools import chain, combinations
 from math import comb
 from typing import Protocol
+
+import numpy as np
 
 
 class HammingIndex(Protocol):
@@ -38,7 +40,10 @@ class BruteForceIndex:
 
 
 class MultiIndexHash:
-    """Exact radius search on ``bits``-bit codes with substrings of about ``chunk_bits`` bits."""
+    """Exact radius search on ``bits``-bit codes with substrings of about ``chunk_bits`` bits.
+
+    The tables hold row numbers (insertion order); the codes themselves are held as 64-bit words in one array, so
+    the distances of a probe's candidates are computed in one vector operation (XOR and popcount)."""
 
     def __init__(self, bits: int, max_radius: int, chunk_bits: int = 16) -> None:
         if bits <= 0 or max_radius < 0:
@@ -53,8 +58,9 @@ class MultiIndexHash:
             shift -= width
             self._slices.append((shift, (1 << width) - 1))
         self._tables: list[dict[int, list[int]]] = [{} for _ in widths]
-        self._codes: dict[int, int] = {}
-        self._order: dict[int, int] = {}
+        self._words = -(-bits // 64)
+        self._codes = np.zeros((16, self._words), np.uint64)  # row -> code, as 64-bit words
+        self._items: list[int] = []  # row -> item
         sub_radius = max_radius // chunks
         self._chunks = chunks
         self._probes: list[list[int]] = [_flip_masks(width, sub_radius) for width in widths]
@@ -63,13 +69,21 @@ class MultiIndexHash:
                             for width in widths]
 
     def __len__(self) -> int:
-        return len(self._codes)
+        return len(self._items)
+
+    def _split(self, code: int) -> np.ndarray:
+        return np.array([(code >> (64 * w)) & 0xFFFFFFFFFFFFFFFF for w in range(self._words)], np.uint64)
 
     def add(self, item: int, code: int) -> None:
-        self._order[item] = len(self._order)
-        self._codes[item] = code
+        row = len(self._items)
+        if row == len(self._codes):
+            grown = np.zeros((2 * row, self._words), np.uint64)
+            grown[:row] = self._codes
+            self._codes = grown
+        self._codes[row] = self._split(code)
+        self._items.append(item)
         for (shift, mask), table in zip(self._slices, self._tables):
-            table.setdefault((code >> shift) & mask, []).append(item)
+            table.setdefault((code >> shift) & mask, []).append(row)
 
     def within(self, code: int, radius: int) -> list[tuple[int, int]]:
         return self.nearest(code, radius, None)
@@ -82,24 +96,36 @@ class MultiIndexHash:
         look-alike frames, where hundreds of hashes lie within the radius, this stops long before the full probe."""
         if radius > self._max_radius:
             raise ValueError(f"radius {radius} exceeds the index's max_radius {self._max_radius}")
-        codes, order = self._codes, self._order
-        seen: set[int] = set()
+        query = self._split(code)
+        found_rows: list[np.ndarray] = []  # per stage: rows within the radius (a row may recur: one per substring)
+        found_distances: list[np.ndarray] = []
         stages = len(self._stage_ends[0])
         for stage in range(stages):
+            buckets: list[list[int]] = []
             for (shift, mask), table, probes, ends in zip(self._slices, self._tables, self._probes, self._stage_ends):
                 part = (code >> shift) & mask
                 for flip in probes[ends[stage - 1] if stage else 0 : ends[stage]]:
                     bucket = table.get(part ^ flip)
                     if bucket:
-                        seen.update(bucket)
+                        buckets.append(bucket)
+            if buckets:
+                rows = np.fromiter(chain.from_iterable(buckets), np.int64)
+                distances = np.bitwise_count(self._codes[rows] ^ query).sum(axis=1, dtype=np.int64)
+                within = distances <= radius
+                found_rows.append(rows[within])
+                found_distances.append(distances[within])
             last = stage == stages - 1
             if count is None and not last:
                 continue
             exact = radius if last else min(radius, self._chunks * (stage + 1) - 1)
-            hits = [(item, d) for item in seen if (d := (code ^ codes[item]).bit_count()) <= exact]
-            if last or len(hits) >= count:  # type: ignore[operator]
-                hits.sort(key=lambda pair: (pair[1], order[pair[0]]))
-                return hits if count is None else hits[:count]
+            rows = np.concatenate(found_rows) if found_rows else np.zeros(0, np.int64)
+            distances = np.concatenate(found_distances) if found_distances else np.zeros(0, np.int64)
+            close = distances <= exact
+            rows, first = np.unique(rows[close], return_index=True)
+            if last or len(rows) >= count:  # type: ignore[operator]
+                distances = distances[close][first]
+                order = np.lexsort((rows, distances))[: len(rows) if count is None else count]
+                return [(self._items[row], int(d)) for row, d in zip(rows[order].tolist(), distances[order].tolist())]
         return []
 
 
