@@ -106,3 +106,27 @@ def test_the_batched_lower_bounds_equal_the_single_ones(engine_data: Path) -> No
         single = [lower_bound(kept, candidate, max_shift_px=PARAMS.max_shift_px) for kept in images]
         assert np.allclose(batched, single, rtol=1e-4, atol=1e-4), (batched, single)
     assert lower_bounds([], images[0], max_shift_px=4).shape == (0,)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), height=st.integers(1, 140), width=st.integers(1, 140),
+       spread=st.sampled_from([0, 3, 255]))
+def test_a_kept_proof_image_packs_its_pixels_losslessly(seed: int, height: int, width: int, spread: int) -> None:
+    rng = np.random.default_rng(seed)
+    grey = np.clip(rng.integers(0, 256) + rng.integers(-spread, spread + 1, (height, width)), 0, 255).astype(np.uint8)
+    image = prepare(grey)
+    kept = image.as_kept()
+    assert isinstance(kept.data, bytes) and kept.shape == image.shape
+    assert np.array_equal(kept.pixels, image.pixels) and kept.pixels.dtype == np.uint8
+    assert kept.as_kept() is not None and np.array_equal(kept.as_kept().pixels, image.pixels)
+    if image.envelope is not None:
+        assert kept.envelope is not None and kept.envelope.means is None
+
+
+def test_packed_kept_images_prove_and_bound_as_before(engine_data: Path, engine_truth: dict) -> None:
+    for pair in engine_truth["duplicate_pairs"][:20]:
+        kept, copy = _grey(engine_data / pair["original"]), _grey(engine_data / pair["copy"])
+        args = dict(max_residual=PARAMS.max_residual, max_shift_px=PARAMS.max_shift_px)
+        assert prove(kept.as_kept(), copy, **args) == prove(kept, copy, **args)
+        assert lower_bounds([kept.as_kept()], copy, max_shift_px=4)[0] == lower_bounds([kept], copy, max_shift_px=4)[0]
+    assert len(_grey(engine_data / pair["original"]).as_kept().data) < _grey(engine_data / pair["original"]).pixels.nbytes

@@ -8,6 +8,7 @@ residual passes the same low-pass check. Otherwise it is kept. Pure: fingerprint
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from .proof import MIN_CONTENT, ProofImage, fitted_rms, lower_bounds, prove
 MAX_PROOFS_PER_IMAGE = 8  # nearest candidates proven per image; a cap can only cost recall, never safety
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Decision:
     path: str
     duplicate_of: str | None = None
@@ -76,6 +77,8 @@ class Grouper:
 
     def keep(self, fp: Fingerprint) -> None:
         item = len(self.kept)
+        if fp.proof is not None:
+            fp = dataclasses.replace(fp, proof=fp.proof.as_kept())
         self.kept.append(fp)
         self._by_sha.setdefault(fp.sha256, item)
         self._by_pixels.setdefault(fp.pixel_digest, item)
