@@ -174,3 +174,48 @@ def test_later_arrivals_are_checked_against_prior_kept_images() -> None:
     assert set(by_path) == {"late_copy.bmp", "late_new.png"}
     assert by_path["late_copy.bmp"].duplicate_of == "early.png"
     assert by_path["late_new.png"].status == "unique"
+
+
+@pytest.mark.parametrize("method", ["hash", "mse"])
+def test_strips_and_tiny_images_are_decided_not_crashed(method: str) -> None:
+    """Thin strips and one-pixel images (a cropped export, a line-scan) are images like any other: each gets a
+    decision, exact copies are found, and nothing raises (a 2x2000 strip once broke the proof's reduction)."""
+    rng = np.random.default_rng(3)
+    files: dict[str, bytes] = {}
+    for shape in [(1, 1), (1, 300), (300, 1), (2, 2000), (3, 129), (129, 3), (5000, 1)]:
+        name = f"{shape[0]}x{shape[1]}"
+        array = rng.integers(0, 256, shape, dtype=np.uint8)
+        files[f"{name}.png"] = _png(array)
+        files[f"{name}_copy.bmp"] = _png(array, "BMP")
+        files[f"{name}_brighter.png"] = _png(np.clip(array.astype(int) + 3, 0, 255).astype(np.uint8))
+    params = DedupParams(method=method)
+    result = dedup("r", list(files.items()), params, workers=1)
+    check_invariants(result, list(files), params)
+    by_path = result.by_path()
+    assert {o.status for o in result.files} <= {"unique", "duplicate"}
+    for name in files:
+        if name.endswith("_copy.bmp"):
+            assert by_path[name].status == "duplicate" and by_path[name].proof == "identical_pixels", by_path[name]
+            assert by_path[name].duplicate_of == name.replace("_copy.bmp", ".png")
+
+
+def test_an_unexpected_failure_after_decoding_is_that_files_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever goes wrong while fingerprinting one decoded image, that file gets an error naming it and stays
+    where it is; the other files are decided as usual."""
+    from dedup_engine import fingerprints
+
+    real = fingerprints.perceptual_hash
+
+    def fussy(grey: np.ndarray, *args: object) -> object:
+        if grey.shape == (48, 47):
+            raise ValueError("a surprise")
+        return real(grey, *args)
+
+    monkeypatch.setattr(fingerprints, "perceptual_hash", fussy)
+    a, b = _cells(1, 2)
+    files = {"a.png": _png(a), "a_copy.png": _png(a), "odd.png": _png(b[:, :47])}
+    result = dedup("r", list(files.items()), DedupParams(), workers=1)
+    by_path = result.by_path()
+    assert by_path["odd.png"].status == "error"
+    assert "a surprise" in by_path["odd.png"].error and "left where it is" in by_path["odd.png"].error
+    assert by_path["a_copy.png"].status == "duplicate" and by_path["a.png"].status == "unique"

@@ -14,7 +14,7 @@ from typing import Callable, Union
 import cv2
 import numpy as np
 
-from .decoding import IMAGE_SUFFIXES, decode, sniff_format
+from .decoding import IMAGE_SUFFIXES, DecodedImage, decode, sniff_format
 from .errors import ImageError
 from .hashing import centred_hash, hash_to_int, perceptual_hash
 from .models import DedupParams
@@ -25,7 +25,7 @@ ByteSource = Callable[[], bytes]
 Source = Union[bytes, ByteSource]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Fingerprint:
     path: str
     sha256: str
@@ -44,7 +44,7 @@ class Fingerprint:
     preview: bytes | None = None  # a small JPEG for reports, when asked for (see previews.py)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Failure:
     """A file the engine could not fingerprint: an image it cannot read, or not an image at all."""
 
@@ -71,6 +71,16 @@ def fingerprint(path: str, source: Source, params: DedupParams, *, preview: bool
         image = decode(data, path=path, max_pixels=params.max_pixels)
     except ImageError as exc:
         return Failure(path, sha256, len(data), "error", str(exc.args[0]))
+    try:
+        return _fingerprint_decoded(path, sha256, len(data), image, params, preview)
+    except Exception as exc:  # noqa: BLE001 - one file's surprise must not stop a 40,000-image run
+        return Failure(path, sha256, len(data), "error",
+                       f"decoded, but could not be fingerprinted ({type(exc).__name__}: {exc}); the file is left "
+                       "where it is. Please report this with the file.")
+
+
+def _fingerprint_decoded(path: str, sha256: str, size: int, image: DecodedImage, params: DedupParams,
+                         preview: bool) -> Fingerprint:
     grey = image.grey
     main_hash = perceptual_hash(grey, params.hash_algorithm, params.hash_size)
     centred = centred_hash(grey, params.hash_algorithm, params.hash_size)
@@ -78,7 +88,7 @@ def fingerprint(path: str, source: Source, params: DedupParams, *, preview: bool
     return Fingerprint(
         path=path,
         sha256=sha256,
-        size_bytes=len(data),
+        size_bytes=size,
         format=image.format,
         width=image.width,
         height=image.height,
