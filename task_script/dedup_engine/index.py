@@ -9,8 +9,7 @@ queries by scanning; tests use it as the reference. Both share one interface, as
 
 from __future__ import annotations
 
-from itertools import chain, combinations
-from math import comb
+from itertools import combinations
 from typing import Protocol
 
 import numpy as np
@@ -39,51 +38,94 @@ class BruteForceIndex:
         return len(self._items)
 
 
+ROW_BITS = 40  # a hit is one integer: its distance above these bits, its row below
+ROW_MASK = (1 << ROW_BITS) - 1
+
+
 class MultiIndexHash:
     """Exact radius search on ``bits``-bit codes with substrings of about ``chunk_bits`` bits.
 
-    The tables hold row numbers (insertion order); the codes themselves are held as 64-bit words in one array, so
-    the distances of a probe's candidates are computed in one vector operation (XOR and popcount)."""
+    Each substring's table is a sorted array (rows ordered by their substring, with the offsets of every possible
+    value), so probing a table at many flipped values is a handful of vector operations rather than a dictionary
+    lookup per value. Codes added since the tables were last built wait in a short tail that every query compares
+    directly; the tables are rebuilt when the tail outgrows ``max(tail, built // 16)`` rows (a rebuild is a
+    stable sort per table: amortised O(log n) per code). The codes themselves are held as 64-bit words, so the
+    distances of a probe's candidates are one XOR and popcount."""
 
-    def __init__(self, bits: int, max_radius: int, chunk_bits: int = 16) -> None:
+    def __init__(self, bits: int, max_radius: int, chunk_bits: int = 16, tail: int = 2048) -> None:
         if bits <= 0 or max_radius < 0:
             raise ValueError("bits must be positive and max_radius non-negative")
         chunks = max(1, min(bits, round(bits / chunk_bits)))
         widths = [bits // chunks + (1 if i < bits % chunks else 0) for i in range(chunks)]
         self._bits = bits
         self._max_radius = max_radius
-        self._slices: list[tuple[int, int]] = []  # (shift, mask) of each substring
+        self._chunks = chunks
+        self._tail = max(1, tail)
+        self._shifts: list[int] = []
         shift = bits
         for width in widths:
             shift -= width
-            self._slices.append((shift, (1 << width) - 1))
-        self._tables: list[dict[int, list[int]]] = [{} for _ in widths]
+            self._shifts.append(shift)
+        self._masks = [(1 << width) - 1 for width in widths]
         self._words = -(-bits // 64)
-        self._codes = np.zeros((16, self._words), np.uint64)  # row -> code, as 64-bit words
+        # row -> code as 64-bit words (one word: a flat array, the common 64-bit hash, gathered faster)
+        self._codes = np.zeros(16 if self._words == 1 else (16, self._words), np.uint64)
+        self._parts = np.zeros((16, chunks), np.int64)  # row -> each substring's value
         self._items: list[int] = []  # row -> item
+        # flat tables: table t's offsets live at _bases[t] .. _bases[t] + 2**width; _order holds rows per table
+        sizes = [(1 << width) + 1 for width in widths]
+        self._bases = np.cumsum([0, *sizes[:-1]]).astype(np.int64)
+        self._offsets = np.zeros(0, np.int64)  # allocated at the first build (an index may stay empty)
+        self._offsets_size = sum(sizes)
+        self._order = np.zeros(0, np.int64)
+        self._built = 0  # rows [0, _built) are in the tables; the rest is the tail
+        # probes by stage: stage s flips exactly s bits of one substring (pigeonhole: after stages 0..s every code
+        # within chunks * (s + 1) - 1 of the query has shared a probed value with it)
         sub_radius = max_radius // chunks
-        self._chunks = chunks
-        self._probes: list[list[int]] = [_flip_masks(width, sub_radius) for width in widths]
-        # probes are ordered by the bits they flip: the first _stage_ends[s] flip at most s bits
-        self._stage_ends = [[sum(comb(width, r) for r in range(s + 1)) for s in range(sub_radius + 1)]
-                            for width in widths]
+        # per stage: the table of each probe, its flip mask, and where that table's offsets start
+        self._stages: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        for flips in range(sub_radius + 1):
+            tables, masks = [], []
+            for table, width in enumerate(widths):
+                stage = _flip_masks(width, flips, exactly=True)
+                tables += [table] * len(stage)
+                masks += stage
+            table_of = np.array(tables, np.int64)
+            self._stages.append((table_of, np.array(masks, np.int64), self._bases[table_of]))
 
     def __len__(self) -> int:
         return len(self._items)
 
-    def _split(self, code: int) -> np.ndarray:
+    def _split(self, code: int) -> np.ndarray | np.uint64:
+        if self._words == 1:
+            return np.uint64(code)
         return np.array([(code >> (64 * w)) & 0xFFFFFFFFFFFFFFFF for w in range(self._words)], np.uint64)
 
     def add(self, item: int, code: int) -> None:
         row = len(self._items)
         if row == len(self._codes):
-            grown = np.zeros((2 * row, self._words), np.uint64)
-            grown[:row] = self._codes
-            self._codes = grown
+            self._codes = np.concatenate([self._codes, np.zeros_like(self._codes)])
+            self._parts = np.concatenate([self._parts, np.zeros_like(self._parts)])
         self._codes[row] = self._split(code)
+        self._parts[row] = [(code >> shift) & mask for shift, mask in zip(self._shifts, self._masks)]
         self._items.append(item)
-        for (shift, mask), table in zip(self._slices, self._tables):
-            table.setdefault((code >> shift) & mask, []).append(row)
+        if row + 1 - self._built > max(self._tail, self._built // 16):
+            self._build()
+
+    def _build(self) -> None:
+        rows = len(self._items)
+        if not len(self._offsets):
+            self._offsets = np.zeros(self._offsets_size, np.int64)
+        orders = []
+        for table, mask in enumerate(self._masks):
+            values = self._parts[:rows, table]
+            orders.append(np.argsort(values, kind="stable"))  # rows of one value stay in insertion order
+            region = self._offsets[self._bases[table] : self._bases[table] + mask + 2]  # a view
+            region[0] = 0
+            np.cumsum(np.bincount(values, minlength=mask + 1), out=region[1:])
+            region += table * rows  # table t's rows sit at [t * rows, (t + 1) * rows) of _order
+        self._order = np.concatenate(orders)
+        self._built = rows
 
     def within(self, code: int, radius: int) -> list[tuple[int, int]]:
         return self.nearest(code, radius, None)
@@ -97,41 +139,52 @@ class MultiIndexHash:
         if radius > self._max_radius:
             raise ValueError(f"radius {radius} exceeds the index's max_radius {self._max_radius}")
         query = self._split(code)
-        found_rows: list[np.ndarray] = []  # per stage: rows within the radius (a row may recur: one per substring)
-        found_distances: list[np.ndarray] = []
-        stages = len(self._stage_ends[0])
-        for stage in range(stages):
-            buckets: list[list[int]] = []
-            for (shift, mask), table, probes, ends in zip(self._slices, self._tables, self._probes, self._stage_ends):
-                part = (code >> shift) & mask
-                for flip in probes[ends[stage - 1] if stage else 0 : ends[stage]]:
-                    bucket = table.get(part ^ flip)
-                    if bucket:
-                        buckets.append(bucket)
-            if buckets:
-                rows = np.fromiter(chain.from_iterable(buckets), np.int64)
-                distances = np.bitwise_count(self._codes[rows] ^ query).sum(axis=1, dtype=np.int64)
-                within = distances <= radius
-                found_rows.append(rows[within])
-                found_distances.append(distances[within])
-            last = stage == stages - 1
-            if count is None and not last:
-                continue
+        parts = np.array([(code >> shift) & mask for shift, mask in zip(self._shifts, self._masks)], np.int64)
+        # hits as one sortable key each, distance << ROW_BITS | row (a row recurs once per matching substring)
+        found: list[np.ndarray] = []
+        total = 0
+        rows_now = len(self._items)
+        if rows_now > self._built:  # the tail: compared directly, complete from the start
+            total += self._collect(np.arange(self._built, rows_now), query, radius, found)
+        for stage, (tables, flips, bases) in enumerate(self._stages):
+            if self._built:
+                keys = bases + (parts[tables] ^ flips)
+                starts = self._offsets[keys]
+                lengths = self._offsets[keys + 1] - starts
+                hit = lengths > 0
+                starts, lengths = starts[hit], lengths[hit]
+                if len(lengths):
+                    cumulative = np.cumsum(lengths)
+                    positions = np.arange(int(cumulative[-1])) + np.repeat(starts - cumulative + lengths, lengths)
+                    total += self._collect(self._order[positions], query, radius, found)
+            last = stage == len(self._stages) - 1
+            if not last and (count is None or total < count):
+                continue  # fewer hits than asked for, even counting repeats: the next stage is needed anyway
             exact = radius if last else min(radius, self._chunks * (stage + 1) - 1)
-            rows = np.concatenate(found_rows) if found_rows else np.zeros(0, np.int64)
-            distances = np.concatenate(found_distances) if found_distances else np.zeros(0, np.int64)
-            close = distances <= exact
-            rows, first = np.unique(rows[close], return_index=True)
-            if last or len(rows) >= count:  # type: ignore[operator]
-                distances = distances[close][first]
-                order = np.lexsort((rows, distances))[: len(rows) if count is None else count]
-                return [(self._items[row], int(d)) for row, d in zip(rows[order].tolist(), distances[order].tolist())]
+            keys = np.concatenate(found) if found else np.zeros(0, np.int64)
+            keys = np.sort(keys[keys < (exact + 1) << ROW_BITS])  # by distance, then row
+            if len(keys) > 1:
+                keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]  # each row once
+            if last or len(keys) >= count:  # type: ignore[operator]
+                keys = keys[:count].tolist()
+                return [(self._items[key & ROW_MASK], key >> ROW_BITS) for key in keys]
         return []
 
+    def _collect(self, rows: np.ndarray, query: np.ndarray | np.uint64, radius: int, found: list[np.ndarray]) -> int:
+        distances = np.bitwise_count(self._codes[rows] ^ query)
+        if self._words > 1:
+            distances = distances.sum(axis=1)
+        within = distances <= radius
+        found.append((distances[within].astype(np.int64) << ROW_BITS) | rows[within])
+        return len(found[-1])
 
-def _flip_masks(width: int, radius: int) -> list[int]:
-    masks = [0]
-    for r in range(1, min(radius, width) + 1):
+
+def _flip_masks(width: int, flips: int, *, exactly: bool = False) -> list[int]:
+    """Every mask of ``width`` bits with at most (with ``exactly``: exactly) ``flips`` bits set, fewest first."""
+    masks = [0] if not exactly or flips == 0 else []
+    for r in range(flips if exactly else 1, min(flips, width) + 1):
+        if r == 0:
+            continue
         for bits in combinations(range(width), r):
             value = 0
             for bit in bits:
