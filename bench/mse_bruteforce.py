@@ -21,7 +21,7 @@ from local_runner.fs_context import FileReader
 
 
 class BruteForceIndex(mse_module.MseIndex):
-    def within(self, pixels, max_mse):  # type: ignore[no-untyped-def]
+    def nearest(self, pixels, max_mse, count):  # type: ignore[no-untyped-def]
         group = self._groups.get(pixels.shape)
         if group is None:
             return []
@@ -32,7 +32,7 @@ class BruteForceIndex(mse_module.MseIndex):
             if value <= max_mse:
                 hits.append((item, value))
         hits.sort(key=lambda pair: (pair[1], self._order[pair[0]]))
-        return hits
+        return hits[:count]
 
 
 def main() -> int:

@@ -14,7 +14,7 @@ def brute(kept: list[np.ndarray], query: np.ndarray, max_mse: float) -> list[tup
 
 
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 40), max_mse=st.sampled_from([0.0, 5.0, 50.0, 400.0]),
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 60), max_mse=st.sampled_from([0.0, 5.0, 50.0, 400.0]),
        channels=st.sampled_from([0, 3]), eight_bit=st.booleans())
 def test_pruned_search_gives_the_brute_force_answer(
     seed: int, n: int, max_mse: float, channels: int, eight_bit: bool
@@ -35,10 +35,12 @@ def test_pruned_search_gives_the_brute_force_answer(
         index.add(i, image)
     shifted = (kept[0].astype(np.int16) + 4).clip(0, 255).astype(np.uint8) if eight_bit else kept[0] + np.float32(4)
     for query in kept[:10] + [shifted]:
-        got = index.within(query, max_mse)
         want = brute(kept, query, max_mse)
-        assert [i for i, _ in got] == [i for i, _ in want]
-        assert np.allclose([v for _, v in got], [v for _, v in want])
+        for count in (None, 1, 2, 8):
+            got = index.nearest(query, max_mse, count)
+            assert [i for i, _ in got] == [i for i, _ in want][:count]
+            assert np.allclose([v for _, v in got], [v for _, v in want][:count])
+        assert index.within(query, max_mse) == index.nearest(query, max_mse, None)
 
 
 @settings(max_examples=60, deadline=None)
@@ -68,3 +70,4 @@ def test_mse_is_float_not_wrapping_uint8() -> None:
     b = np.full((8, 8), 216, np.uint8)
     assert mse(a, b) == 256.0
     assert mse(b, a) == 256.0
+

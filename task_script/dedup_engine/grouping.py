@@ -23,7 +23,7 @@ from .models import DedupParams, Proof as ProofKind
 from .mse import MseIndex
 from .proof import MIN_CONTENT, ProofImage, fitted_rms, lower_bounds, prove
 
-MAX_PROOFS_PER_IMAGE = 8  # nearest candidates proven per image; a cap can only cost recall, never safety
+MAX_PROOFS_PER_IMAGE = 8  # nearest candidates proven per image (both methods); a cap can only cost recall, never safety
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +144,7 @@ class Grouper:
             return None
         started = time.perf_counter()
         try:
-            for item, value in self._mse.within(fp.pixels, self.params.max_mse):
+            for item, value in self._mse.nearest(fp.pixels, self.params.max_mse, MAX_PROOFS_PER_IMAGE):
                 checked = time.perf_counter()
                 residual = structural_residual(self.kept[item].pixels, fp.pixels)
                 self.proof_s += time.perf_counter() - checked

@@ -13,10 +13,13 @@ float64 block means, so that pruning never drops an image whose MSE is within th
 
 from __future__ import annotations
 
+import heapq
+
 import cv2
 import numpy as np
 
 GRIDS = (8, 32)  # block grids of the two block-mean bounds, coarse then fine
+FULL_BATCH = 16  # candidates whose fine bound is computed in one vector operation
 SLACK = 1e-6  # relative slack on the bounds (float64 rounding of block means), in units of the threshold + 1
 
 
@@ -80,7 +83,7 @@ class _ShapeGroup:
 
 
 class MseIndex:
-    """Kept images by shape; ``within`` returns every kept image within ``max_mse``, nearest first."""
+    """Kept images by shape; ``nearest`` returns the nearest kept images within ``max_mse``, nearest first."""
 
     def __init__(self) -> None:
         self._groups: dict[tuple[int, ...], _ShapeGroup] = {}
@@ -108,27 +111,58 @@ class MseIndex:
         self._order[item] = len(self._order)
 
     def within(self, pixels: np.ndarray, max_mse: float) -> list[tuple[int, float]]:
+        """Every kept image of the same shape within ``max_mse``, nearest first (ties: insertion order)."""
+        return self.nearest(pixels, max_mse, None)
+
+    def nearest(self, pixels: np.ndarray, max_mse: float, count: int | None) -> list[tuple[int, float]]:
+        """The ``count`` nearest kept images within ``max_mse`` (all of them for None), exactly
+        ``within(...)[:count]``. Candidates are compared in full in the order of their coarse bound; once
+        ``count`` hits are in hand, the farthest of them tightens the threshold, and the search stops at the
+        first candidate whose bound exceeds it (on look-alike frames hundreds of kept images lie within
+        ``max_mse``: the few nearest are all the decision uses)."""
         group = self._groups.get(pixels.shape)
         if group is None:
             return []
-        limit = max_mse + SLACK * (max_mse + 1.0)
+        limit = _slackened(max_mse)
         mean = float(pixels.mean(dtype=np.float64))
         gap = group.means.rows[:, 0] - mean
         candidates = np.flatnonzero(gap * gap <= limit)
-        if candidates.size:
-            (coarse, _), (fine, _) = self._grids(pixels)
-            candidates = candidates[_bounds(group.coarse.rows[candidates], coarse.ravel(), group.coarse_weights) <= limit]
-        if candidates.size:
-            candidates = candidates[_bounds(group.fine.rows[candidates], fine.ravel(), group.fine_weights) <= limit]
-        hits: list[tuple[int, float]] = []
-        for row in candidates.tolist():
-            item = group.members[row]
-            self.full_comparisons += 1
-            value = mse(group.pixels[item], pixels)
-            if value <= max_mse:
-                hits.append((item, value))
-        hits.sort(key=lambda pair: (pair[1], self._order[pair[0]]))
-        return hits
+        if not candidates.size:
+            return []
+        (coarse, _), (fine, _) = self._grids(pixels)
+        bounds = _bounds(group.coarse.rows[candidates], coarse.ravel(), group.coarse_weights)
+        keep = bounds <= limit
+        candidates, bounds = candidates[keep], bounds[keep]
+        order = np.argsort(bounds, kind="stable")
+        candidates, bounds = candidates[order], bounds[order]
+        threshold = max_mse
+        best: list[tuple[float, int, int]] = []  # max-heap of (-value, -insertion order, item): the count nearest
+        for start in range(0, len(candidates), FULL_BATCH):
+            if bounds[start] > limit:
+                break  # bounds ascend: every later candidate is farther than the count-th hit
+            rows = candidates[start : start + FULL_BATCH]
+            fine_bounds = _bounds(group.fine.rows[rows], fine.ravel(), group.fine_weights)
+            for row, coarse_bound, fine_bound in zip(rows.tolist(), bounds[start : start + FULL_BATCH].tolist(),
+                                                     fine_bounds.tolist()):
+                if coarse_bound > limit or fine_bound > limit:
+                    continue
+                item = group.members[row]
+                self.full_comparisons += 1
+                value = mse(group.pixels[item], pixels)
+                if value > threshold:
+                    continue
+                heapq.heappush(best, (-value, -self._order[item], item))
+                if count is not None and len(best) > count:
+                    heapq.heappop(best)
+                if count is not None and len(best) == count:
+                    threshold = -best[0][0]  # a farther image cannot displace the count-th
+                    limit = min(limit, _slackened(threshold))
+        return [(item, -value) for value, _, item in sorted(best, reverse=True)]
+
+
+def _slackened(threshold: float) -> float:
+    """A threshold widened by the bounds' rounding slack: a bound above it proves the MSE is above ``threshold``."""
+    return threshold + SLACK * (threshold + 1.0)
 
 
 def _bounds(kept: np.ndarray, query: np.ndarray, weights: np.ndarray) -> np.ndarray:
