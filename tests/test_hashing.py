@@ -5,6 +5,8 @@ from pathlib import Path
 import imagehash
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from dedup_engine.decoding import decode
@@ -55,3 +57,13 @@ def test_centred_hash_brings_a_shifted_small_cell_closer(engine_data: Path, engi
 
 def test_large_frames_have_no_centred_hash() -> None:
     assert centred_hash(np.zeros((200, 200), np.uint8), "phash", 8) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=st.lists(st.floats(-1e6, 1e6, allow_nan=False, width=64), min_size=1, max_size=70),
+       repeat=st.booleans())
+def test_the_hash_median_is_numpys(values: list[float], repeat: bool) -> None:
+    from dedup_engine.hashing import _median
+
+    array = np.array(values + values[:3] if repeat else values)
+    assert _median(array) == float(np.median(array))

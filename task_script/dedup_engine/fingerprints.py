@@ -83,6 +83,7 @@ def _fingerprint_decoded(path: str, sha256: str, size: int, image: DecodedImage,
                          preview: bool) -> Fingerprint:
     grey = image.grey
     main_hash = perceptual_hash(grey, params.hash_algorithm, params.hash_size)
+    hash_hex = str(main_hash)  # imagehash's hex, made once (it walks the bits in Python)
     centred = centred_hash(grey, params.hash_algorithm, params.hash_size)
     pixels = _mse_pixels(image.pixels) if params.method == "mse" else None
     return Fingerprint(
@@ -93,8 +94,8 @@ def _fingerprint_decoded(path: str, sha256: str, size: int, image: DecodedImage,
         width=image.width,
         height=image.height,
         pixel_digest=_pixel_digest(image.pixels),
-        hash_hex=str(main_hash),
-        hash_int=hash_to_int(main_hash),
+        hash_hex=hash_hex,
+        hash_int=int(hash_hex, 16),
         centred_int=hash_to_int(centred) if centred is not None else None,
         proof=prepare(grey, params.max_shift_px) if params.method == "hash" else None,
         sharpness=float(cv2.Laplacian(grey, cv2.CV_32F).var()) if params.keep == "sharpest" else 0.0,

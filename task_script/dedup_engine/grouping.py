@@ -23,6 +23,7 @@ from .models import DedupParams, Proof as ProofKind
 from .mse import MseIndex
 from .proof import MIN_CONTENT, ProofImage, fitted_rms, lower_bounds, prove
 
+UNPACKED_CACHE = 256  # kept proof images held unpacked (float32, 64 KB each at 128x128)
 MAX_PROOFS_PER_IMAGE = 8  # nearest candidates proven per image (both methods); a cap can only cost recall, never safety
 
 
@@ -65,6 +66,7 @@ class Grouper:
         self._raw = MultiIndexHash(bits, params.max_distance)
         self._centred = MultiIndexHash(bits, params.max_distance)
         self._mse = MseIndex()
+        self._unpacked_cache: dict[int, ProofImage] = {}  # item -> float32 proof image, least recent first
         self.proofs_run = 0
         self.bound_rejections = 0  # candidates rejected by the proof's lower bound, without a proof
         self.search_s = 0.0  # time in the index (candidate search), and in pixel proofs: the bench reports both
@@ -119,20 +121,31 @@ class Grouper:
         best: Decision | None = None
         bounds = lower_bounds([self._proof(item) for item, _ in ranked], fp.proof,
                               max_shift_px=self.params.max_shift_px)
+        candidate: ProofImage | None = None
         for (item, d), bound in zip(ranked, bounds):
             if best is not None and d > (best.distance or 0):
                 break
-            kept = self._proof(item)
             if bound > self.params.max_residual:
                 self.bound_rejections += 1
                 continue
             self.proofs_run += 1
-            proof = prove(kept, fp.proof, max_residual=self.params.max_residual, max_shift_px=self.params.max_shift_px)
+            candidate = candidate or fp.proof.as_float()
+            proof = prove(self._unpacked(item), candidate, max_residual=self.params.max_residual,
+                          max_shift_px=self.params.max_shift_px)
             if proof.passed and (best is None or proof.residual < (best.residual or 0.0)):
                 reason = f"hash distance {d} <= {radius}; {proof.reason}"
                 best = Decision(fp.path, self.kept[item].path, "near_duplicate", float(d), proof.residual, reason)
         self.proof_s += time.perf_counter() - searched
         return best
+
+    def _unpacked(self, item: int) -> ProofImage:
+        """A kept image's proof image ready for ``prove``; the most recently proven ones are held unpacked (a few
+        kept images are the look-alikes of many candidates)."""
+        unpacked = self._unpacked_cache.pop(item, None) or self._proof(item).as_float()
+        self._unpacked_cache[item] = unpacked  # most recent last
+        if len(self._unpacked_cache) > UNPACKED_CACHE:
+            del self._unpacked_cache[next(iter(self._unpacked_cache))]
+        return unpacked
 
     def _proof(self, item: int) -> ProofImage:
         proof = self.kept[item].proof

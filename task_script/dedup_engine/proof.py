@@ -72,6 +72,11 @@ class ProofImage:
         data = _pack(self.data) if isinstance(self.data, np.ndarray) else self.data
         return dataclasses.replace(self, data=data, envelope=envelope)
 
+    def as_float(self) -> ProofImage:
+        """The same proof image with its pixels unpacked as float32, as ``prove`` works on them (for an image
+        proven against several times in a row: a candidate, or a kept image many look-alikes hit)."""
+        return dataclasses.replace(self, data=self.pixels.astype(np.float32))
+
 
 def _pack(pixels: np.ndarray) -> bytes:
     deltas = pixels.copy()
@@ -223,7 +228,7 @@ def prove(kept: ProofImage, candidate: ProofImage, *, max_residual: float, max_s
     if kept.content < MIN_CONTENT or candidate.content < MIN_CONTENT:
         return Proof(False, float("inf"), (0, 0), "none", "near-empty frame: only identical pixels count")
     max_shift = math.ceil(max_shift_px / max(kept.factor, candidate.factor))  # in proof pixels
-    a, b = kept.pixels.astype(np.float32), candidate.pixels.astype(np.float32)
+    a, b = np.asarray(kept.pixels, np.float32), np.asarray(candidate.pixels, np.float32)  # no copy if float32
     best: tuple[float, tuple[int, int], str] = (float("inf"), (0, 0), "none")
     (kh, kw), (ch, cw) = a.shape, b.shape
     if abs(kh - ch) <= 2 * max_shift and abs(kw - cw) <= 2 * max_shift:
