@@ -12,7 +12,8 @@ For each data set it measures, with the same number of processes (``--workers``,
   seed mse       the origin notes' OpenCV loop: MSE < 50 against every kept image of the same shape
 and prints wall time, ratio to the decode floor, peak memory (the process and its children) and, against the
 generator's truth, false merges, distinct images lost and duplicates found. Every measurement runs in a fresh
-subprocess; results go to bench/out/results-<sizes>.json. Speed targets are checked here, never in the test suite.
+subprocess; results go to bench/out/results-<sizes>.json. Last, it prints each target of issues 2 and 6 that the
+measured sets cover, met or NOT met: speed targets are checked here, never in the test suite.
 """
 
 from __future__ import annotations
@@ -123,9 +124,10 @@ def measure(args: argparse.Namespace, total: int, size: int) -> list[dict]:
     rows: list[dict] = []
     workers = str(args.workers)
 
-    def record(what: str, seconds: float, peak: float, accuracy: dict | None = None, note: str = "") -> None:
+    def record(what: str, seconds: float, peak: float, accuracy: dict | None = None, note: str = "",
+               **extra: float) -> None:
         rows.append({"images": total, "size": size, "what": what, "seconds": round(seconds, 2),
-                     "peak_mib": round(peak), **(accuracy or {}), "note": note})
+                     "peak_mib": round(peak), **(accuracy or {}), "note": note, **extra})
         print(f"  {what:28s} {seconds:8.2f} s  peak {peak:7.0f} MiB  {accuracy or ''} {note}", flush=True)
 
     seconds, peak, _ = peak_of([py, str(HERE / "floor.py"), str(run_dir), "--workers", workers])
@@ -141,7 +143,8 @@ def measure(args: argparse.Namespace, total: int, size: int) -> list[dict]:
             search = timings.get("candidate_search_s", 0.0)
             note = f"candidate search {search:.2f} s ({100 * search / seconds:.1f}% of the total), " \
                    f"proofs {timings.get('proof_s', 0.0):.2f} s"
-            record(f"{method} {'dry run' if dry else 'full run (moves)'}", seconds, peak, score(result, truth), note)
+            record(f"{method} {'dry run' if dry else 'full run (moves)'}", seconds, peak, score(result, truth), note,
+                   search_s=search, method=method, dry=dry)
             if method == "mse" and dry and total <= BRUTE_FORCE_LIMIT:
                 _, _, out = peak_of([py, str(HERE / "mse_bruteforce.py"), str(run_dir), str(result)])
                 check = json.loads(out)
@@ -149,6 +152,7 @@ def measure(args: argparse.Namespace, total: int, size: int) -> list[dict]:
                       f"decisions differ from the brute-force search, {check['differ_runner_vs_brute']} in the "
                       "runner's result", flush=True)
                 rows[-1]["note"] += f"; brute-force check: {check['differ_pruned_vs_brute']} differ"
+                rows[-1]["brute_force_differ"] = check["differ_pruned_vs_brute"] + check["differ_runner_vs_brute"]
     if total == 5_000 or args.quick:
         seconds, peak, out = peak_of([py, str(HERE / "task_path.py"), str(run_dir), "--workers", workers])
         decisions = json.loads(out)
@@ -183,14 +187,51 @@ def main(argv: list[str] | None = None) -> int:
     for total, size in plan:
         print(f"{total} images of {size}x{size}:", flush=True)
         rows.extend(measure(args, total, size))
+    verdicts = check_targets(rows)
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / f"results-{'-'.join(str(t) for t, _ in plan)}.json").write_text(json.dumps({"machine": machine, "workers": args.workers, "rows": rows}, indent=1))
+    (OUT / f"results-{'-'.join(str(t) for t, _ in plan)}.json").write_text(
+        json.dumps({"machine": machine, "workers": args.workers, "rows": rows, "targets": verdicts}, indent=1))
     print("\n| images | size | what | seconds | x decode floor | peak MiB | false merges | lost | recall | note |")
     print("|---:|---:|---|---:|---:|---:|---:|---:|---:|---|")
     for r in rows:
         print(f"| {r['images']:,} | {r['size']} | {r['what']} | {r['seconds']} | {r['x_floor']} | {r['peak_mib']} | "
               f"{r.get('false_merges', '')} | {r.get('lost', '')} | {r.get('recall', '')} | {r.get('note', '')} |")
+    if verdicts:
+        print("\nTargets (issues 2 and 6):")
+        for line in verdicts:
+            print(f"  {line}")
     return 0
+
+
+def check_targets(rows: list[dict]) -> list[str]:
+    """The speed, memory and accuracy targets of issues 2 and 6, against what this run measured: one line each,
+    'met' or 'NOT met' (only for the sets measured)."""
+    lines = []
+
+    def verdict(ok: bool, target: str, measured: str) -> None:
+        lines.append(f"{'met    ' if ok else 'NOT met'}  {target}: {measured}")
+
+    ours = [r for r in rows if r.get("method")]
+    for r in ours:
+        if r["dry"] and r["size"] == 248:
+            if r["method"] == "hash" and r["images"] in (5_000, 40_000):
+                verdict(r["x_floor"] <= 1.3, f"hash <= 1.3x the decode floor at {r['images']:,}", f"{r['x_floor']}x")
+                if r["images"] == 5_000:
+                    verdict(r["x_floor"] <= 1.5, "hash <= 1.5x the decode floor at 5,000 (issue 2)", f"{r['x_floor']}x")
+            if r["method"] == "mse":
+                verdict(r["x_floor"] <= 2.0, f"mse <= 2x the decode floor at {r['images']:,}", f"{r['x_floor']}x")
+        if r["dry"] and "brute_force_differ" in r:
+            verdict(r["brute_force_differ"] == 0, f"mse equals the brute-force answer ({r['images']:,} of {r['size']} px)",
+                    f"{r['brute_force_differ']} decisions differ")
+        if r["images"] == 40_000 and r["size"] == 248:
+            verdict(r["peak_mib"] < 1000, f"{r['what']}: peak memory under 1 GB at 40,000", f"{r['peak_mib']} MiB")
+            if r["method"] == "hash":
+                share = 100 * r["search_s"] / r["seconds"]
+                verdict(share < 5, f"{r['what']}: candidate search under 5% at 40,000", f"{share:.1f}%")
+    merges = sum(r.get("false_merges", 0) for r in ours)
+    if ours:
+        verdict(merges == 0, "no false merges (our methods, every set)", f"{merges}")
+    return lines
 
 
 if __name__ == "__main__":
