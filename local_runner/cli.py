@@ -45,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     engine = parser.add_argument_group("decision (defaults calibrated on real images)")
     defaults = DedupParams()
     engine.add_argument("--method", choices=["hash", "mse", "opencv"], default=defaults.method,
-                        help="hash: perceptual hash + pixel proof (default); mse (alias opencv): pixel MSE, same shape")
+                        help="hash: perceptual hash + pixel proof (default); mse (alias opencv): pixel MSE, same shape "
+                             "(slower, and it holds every kept image: for large runs use hash)")
     engine.add_argument("--hash-algorithm", choices=["phash", "dhash", "ahash", "whash"], default=defaults.hash_algorithm)
     engine.add_argument("--hash-size", type=int, default=defaults.hash_size)
     engine.add_argument("--max-distance", type=int, default=defaults.max_distance, help="Hamming threshold (hash)")
