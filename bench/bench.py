@@ -125,7 +125,7 @@ def measure(args: argparse.Namespace, total: int, size: int) -> list[dict]:
     workers = str(args.workers)
 
     def record(what: str, seconds: float, peak: float, accuracy: dict | None = None, note: str = "",
-               **extra: float) -> None:
+               **extra: object) -> None:
         rows.append({"images": total, "size": size, "what": what, "seconds": round(seconds, 2),
                      "peak_mib": round(peak), **(accuracy or {}), "note": note, **extra})
         print(f"  {what:28s} {seconds:8.2f} s  peak {peak:7.0f} MiB  {accuracy or ''} {note}", flush=True)

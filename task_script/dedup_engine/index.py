@@ -16,6 +16,9 @@ import numpy as np
 
 
 class HammingIndex(Protocol):
+    def _substrings(self, code: int) -> list[int]:
+        return [(code >> shift) & mask for shift, mask in zip(self._shifts, self._masks)]
+
     def add(self, item: int, code: int) -> None: ...
 
     def within(self, code: int, radius: int) -> list[tuple[int, int]]:
@@ -26,6 +29,9 @@ class HammingIndex(Protocol):
 class BruteForceIndex:
     def __init__(self) -> None:
         self._items: list[tuple[int, int]] = []
+
+    def _substrings(self, code: int) -> list[int]:
+        return [(code >> shift) & mask for shift, mask in zip(self._shifts, self._masks)]
 
     def add(self, item: int, code: int) -> None:
         self._items.append((item, code))
@@ -87,7 +93,7 @@ class MultiIndexHash:
         for flips in range(sub_radius + 1):
             tables, masks = [], []
             for table, width in enumerate(widths):
-                stage = _flip_masks(width, flips, exactly=True)
+                stage = _flip_masks(width, flips)
                 tables += [table] * len(stage)
                 masks += stage
             table_of = np.array(tables, np.int64)
@@ -101,13 +107,16 @@ class MultiIndexHash:
             return np.uint64(code)
         return np.array([(code >> (64 * w)) & 0xFFFFFFFFFFFFFFFF for w in range(self._words)], np.uint64)
 
+    def _substrings(self, code: int) -> list[int]:
+        return [(code >> shift) & mask for shift, mask in zip(self._shifts, self._masks)]
+
     def add(self, item: int, code: int) -> None:
         row = len(self._items)
         if row == len(self._codes):
             self._codes = np.concatenate([self._codes, np.zeros_like(self._codes)])
             self._parts = np.concatenate([self._parts, np.zeros_like(self._parts)])
         self._codes[row] = self._split(code)
-        self._parts[row] = [(code >> shift) & mask for shift, mask in zip(self._shifts, self._masks)]
+        self._parts[row] = self._substrings(code)
         self._items.append(item)
         if row + 1 - self._built > max(self._tail, self._built // 16):
             self._build()
@@ -139,7 +148,7 @@ class MultiIndexHash:
         if radius > self._max_radius:
             raise ValueError(f"radius {radius} exceeds the index's max_radius {self._max_radius}")
         query = self._split(code)
-        parts = np.array([(code >> shift) & mask for shift, mask in zip(self._shifts, self._masks)], np.int64)
+        parts = np.array(self._substrings(code), np.int64)
         # hits as one sortable key each, distance << ROW_BITS | row (a row recurs once per matching substring)
         found: list[np.ndarray] = []
         total = 0
@@ -179,15 +188,6 @@ class MultiIndexHash:
         return len(found[-1])
 
 
-def _flip_masks(width: int, flips: int, *, exactly: bool = False) -> list[int]:
-    """Every mask of ``width`` bits with at most (with ``exactly``: exactly) ``flips`` bits set, fewest first."""
-    masks = [0] if not exactly or flips == 0 else []
-    for r in range(flips if exactly else 1, min(flips, width) + 1):
-        if r == 0:
-            continue
-        for bits in combinations(range(width), r):
-            value = 0
-            for bit in bits:
-                value |= 1 << bit
-            masks.append(value)
-    return masks
+def _flip_masks(width: int, flips: int) -> list[int]:
+    """Every mask of ``width`` bits with exactly ``flips`` bits set (``[0]`` for none)."""
+    return [sum(1 << bit for bit in bits) for bits in combinations(range(width), flips)]
