@@ -251,7 +251,8 @@ def _outcome(result: Fingerprint | Failure, decision: Decision | None) -> FileOu
         hash=result.hash_hex,
     )
     if decision is None or decision.duplicate_of is None:
-        return FileOutcome(status="unique", reason="kept: no earlier image is a proven copy", **common)
+        reason = decision.reason if decision is not None and decision.reason else "kept: no earlier image is a proven copy"
+        return FileOutcome(status="unique", reason=reason, **common)
     return FileOutcome(
         status="duplicate",
         duplicate_of=decision.duplicate_of,

@@ -20,6 +20,7 @@ from .hashing import centred_hash, hash_to_int, perceptual_hash
 from .models import DedupParams
 from .previews import preview_jpeg
 from .proof import ProofImage, prepare
+from .signatures import signature
 
 ByteSource = Callable[[], bytes]
 Source = Union[bytes, ByteSource]
@@ -38,6 +39,7 @@ class Fingerprint:
     hash_int: int
     centred_int: int | None
     proof: ProofImage | None  # hash method only (the MSE method proves on the full pixels)
+    signature: np.ndarray | None  # hash method only: ranks its hash candidates (see signatures.py)
     sharpness: float  # variance of the Laplacian of the grey image
     mean: float  # mean of the canonical pixels, 8-bit scale (MSE bound)
     pixels: np.ndarray | None  # canonical pixels for the MSE method only: uint8, or float32 on the 8-bit scale
@@ -98,6 +100,7 @@ def _fingerprint_decoded(path: str, sha256: str, size: int, image: DecodedImage,
         hash_int=int(hash_hex, 16),
         centred_int=hash_to_int(centred) if centred is not None else None,
         proof=prepare(grey, params.max_shift_px) if params.method == "hash" else None,
+        signature=signature(grey) if params.method == "hash" else None,
         sharpness=float(cv2.Laplacian(grey, cv2.CV_32F).var()) if params.keep == "sharpest" else 0.0,
         mean=float(pixels.mean(dtype=np.float64)) if pixels is not None else float(grey.mean()),
         pixels=pixels,

@@ -21,10 +21,12 @@ from .fingerprints import Fingerprint
 from .index import MultiIndexHash
 from .models import DedupParams, Proof as ProofKind
 from .mse import MseIndex
-from .proof import MIN_CONTENT, ProofImage, fitted_rms, lower_bounds, prove
+from .proof import MIN_CONTENT, Prepared, ProofImage, fitted_rms, lower_bounds, prove
+from .signatures import SignatureTable
 
 UNPACKED_CACHE = 256  # kept proof images held unpacked (float32, 64 KB each at 128x128)
 MAX_PROOFS_PER_IMAGE = 8  # nearest candidates proven per image (both methods); a cap can only cost recall, never safety
+RANKED_CANDIDATES = 16  # hash candidates, nearest signatures first, that the lower bound looks at
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +68,8 @@ class Grouper:
         self._raw = MultiIndexHash(bits, params.max_distance)
         self._centred = MultiIndexHash(bits, params.max_distance)
         self._mse = MseIndex()
-        self._unpacked_cache: dict[int, ProofImage] = {}  # item -> float32 proof image, least recent first
+        self._signatures = SignatureTable()
+        self._unpacked_cache: dict[int, Prepared] = {}  # item -> proof image ready to prove, least recent first
         self.proofs_run = 0
         self.bound_rejections = 0  # candidates rejected by the proof's lower bound, without a proof
         self.search_s = 0.0  # time in the index (candidate search), and in pixel proofs: the bench reports both
@@ -86,6 +89,8 @@ class Grouper:
         self._by_pixels.setdefault(fp.pixel_digest, item)
         if self.params.method == "hash":
             self._raw.add(item, fp.hash_int)
+            if fp.signature is not None:
+                self._signatures.add(item, fp.signature)
             if fp.centred_int is not None:
                 self._centred.add(item, fp.centred_int)
         elif fp.pixels is not None:
@@ -100,48 +105,65 @@ class Grouper:
         if item is not None:
             return Decision(fp.path, self.kept[item].path, "identical_pixels", 0.0, 0.0, "identical decoded pixels")
         found = self._near_hash(fp) if self.params.method == "hash" else self._near_mse(fp)
-        if found is None:
+        if found is None or found.duplicate_of is None:
             self.keep(fp)
-            return Decision(fp.path)
+            return found or Decision(fp.path)
         return found
 
-    def _near_hash(self, fp: Fingerprint) -> Decision | None:
-        assert fp.proof is not None, "hash method fingerprints carry a proof image"
-        radius = self.params.max_distance
+    def _near_hash(self, fp: Fingerprint) -> Decision:
+        """The first candidate, in the order of their signatures' distance, whose proof passes; otherwise a kept
+        decision whose reason names the nearest candidate and its residual (or the bound that ruled it out)."""
+        assert fp.proof is not None and fp.signature is not None, "hash method fingerprints carry a proof image"
+        radius, threshold, shift = self.params.max_distance, self.params.max_residual, self.params.max_shift_px
         started = time.perf_counter()
-        distances: dict[int, int] = {}
-        for item, d in self._raw.nearest(fp.hash_int, radius, MAX_PROOFS_PER_IMAGE):
-            distances[item] = d
+        hits = dict(self._raw.nearest(fp.hash_int, radius, None))
         if fp.centred_int is not None:
-            for item, d in self._centred.nearest(fp.centred_int, radius, MAX_PROOFS_PER_IMAGE):
-                distances[item] = min(d, distances.get(item, d))
-        ranked = sorted(distances.items(), key=lambda pair: (pair[1], pair[0]))[:MAX_PROOFS_PER_IMAGE]
+            for item, d in self._centred.nearest(fp.centred_int, radius, None):
+                hits[item] = min(d, hits.get(item, d))
+        if not hits:
+            self.search_s += time.perf_counter() - started
+            return Decision(fp.path, reason=f"kept: no kept image within hash distance {radius}")
+        items = np.fromiter(hits, np.int64, len(hits))
+        closeness = self._signatures.distances(items, fp.signature)
+        ranked = items[np.lexsort((items, closeness))][:RANKED_CANDIDATES].tolist()
         searched = time.perf_counter()
         self.search_s += searched - started
-        best: Decision | None = None
-        bounds = lower_bounds([self._proof(item) for item, _ in ranked], fp.proof,
-                              max_shift_px=self.params.max_shift_px)
-        candidate: ProofImage | None = None
-        for (item, d), bound in zip(ranked, bounds):
-            if best is not None and d > (best.distance or 0):
-                break
-            if bound > self.params.max_residual:
-                self.bound_rejections += 1
-                continue
-            self.proofs_run += 1
-            candidate = candidate or fp.proof.as_float()
-            proof = prove(self._unpacked(item), candidate, max_residual=self.params.max_residual,
-                          max_shift_px=self.params.max_shift_px)
-            if proof.passed and (best is None or proof.residual < (best.residual or 0.0)):
-                reason = f"hash distance {d} <= {radius}; {proof.reason}"
-                best = Decision(fp.path, self.kept[item].path, "near_duplicate", float(d), proof.residual, reason)
-        self.proof_s += time.perf_counter() - searched
-        return best
+        bounds = lower_bounds([self._proof(item) for item in ranked], fp.proof, max_shift_px=shift)
+        candidate: Prepared | None = None
+        nearest: tuple[float, int, bool] | None = None  # (residual or bound, item, proven)
+        proofs = 0
+        try:
+            for item, bound in zip(ranked, bounds):
+                if bound > threshold:
+                    self.bound_rejections += 1
+                    if nearest is None or (not nearest[2] and bound < nearest[0]):
+                        nearest = (float(bound), item, False)
+                    continue
+                if proofs == MAX_PROOFS_PER_IMAGE:
+                    break
+                proofs += 1
+                self.proofs_run += 1
+                candidate = candidate or fp.proof.prepared()
+                proof = prove(self._unpacked(item), candidate, max_residual=threshold, max_shift_px=shift)
+                if proof.passed:
+                    reason = f"hash distance {hits[item]} <= {radius}; {proof.reason}"
+                    return Decision(fp.path, self.kept[item].path, "near_duplicate", float(hits[item]),
+                                    proof.residual, reason)
+                if nearest is None or not nearest[2] or proof.residual < nearest[0]:
+                    nearest = (proof.residual, item, True)
+        finally:
+            self.proof_s += time.perf_counter() - searched
+        assert nearest is not None
+        value, item, proven = nearest
+        kind = "residual" if proven else "residual at least (bound)"
+        shown = "beyond registration" if not np.isfinite(value) else f"{value:.2f}"
+        return Decision(fp.path, reason=f"kept: nearest kept {self.kept[item].path}: {kind} {shown} > {threshold:g} "
+                                        f"({len(hits)} within hash distance {radius})")
 
-    def _unpacked(self, item: int) -> ProofImage:
+    def _unpacked(self, item: int) -> Prepared:
         """A kept image's proof image ready for ``prove``; the most recently proven ones are held unpacked (a few
         kept images are the look-alikes of many candidates)."""
-        unpacked = self._unpacked_cache.pop(item, None) or self._proof(item).as_float()
+        unpacked = self._unpacked_cache.pop(item, None) or self._proof(item).prepared()
         self._unpacked_cache[item] = unpacked  # most recent last
         if len(self._unpacked_cache) > UNPACKED_CACHE:
             del self._unpacked_cache[next(iter(self._unpacked_cache))]

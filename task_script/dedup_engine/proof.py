@@ -35,15 +35,18 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from .registration import GAIN_RANGE, Prepared, fitted_rms, lowpass, physical_scale, register
+
+__all__ = ["Envelope", "Prepared", "Proof", "ProofImage", "fitted_rms", "lower_bound", "lower_bounds", "lowpass",
+           "prepare", "prove"]
+
 PROOF_MAX_SIDE = 128
 MIN_CONTENT = 2.0  # grey levels of standard deviation below which a frame is "empty"
-MIN_OVERLAP = 0.75  # share of the smaller image that must overlap after registration
-LOWPASS_SIGMA = 1.5
-GAIN_RANGE = (0.9, 1.1)
-RESIZE_KERNELS = (cv2.INTER_AREA, cv2.INTER_LANCZOS4, cv2.INTER_CUBIC, cv2.INTER_LINEAR)
 MAX_ASPECT_CHANGE = 0.06
-RESIZE_GIVE_UP = 3.0  # times max_residual: the kernels differ by tenths of a grey level, not by this much
-PEAKS_EVALUATED = 3
+MAX_SCALE = 1.12  # a resize of up to +/-10 %, with room for rounding
+RESIZE_RADIUS = 2  # proof pixels of translation searched beyond a resize's centred hypothesis
+RESIZE_KERNELS = (cv2.INTER_LANCZOS4, cv2.INTER_AREA)
+RESIZE_GIVE_UP = 3.0  # times max_residual: kernels differ by tenths of a grey level, not by this much
 ENVELOPE_BLOCK = 4  # proof pixels per envelope block side
 
 
@@ -56,6 +59,7 @@ class ProofImage:
     factor: int  # the reduction: one proof pixel is factor x factor original pixels
     content: float  # grey-level standard deviation of the reduced image
     envelope: Envelope | None = None
+    size: tuple[int, int] = (0, 0)  # of the frame, original pixels (height, width)
 
     @property
     def pixels(self) -> np.ndarray:
@@ -72,10 +76,10 @@ class ProofImage:
         data = _pack(self.data) if isinstance(self.data, np.ndarray) else self.data
         return dataclasses.replace(self, data=data, envelope=envelope)
 
-    def as_float(self) -> ProofImage:
-        """The same proof image with its pixels unpacked as float32, as ``prove`` works on them (for an image
-        proven against several times in a row: a candidate, or a kept image many look-alikes hit)."""
-        return dataclasses.replace(self, data=self.pixels.astype(np.float32))
+    def prepared(self) -> Prepared:
+        """The proof image as ``prove`` works on it (float32, with its low-passed versions made once): for an image
+        proven against several times in a row, a candidate or a kept image many look-alikes hit."""
+        return Prepared(self.pixels.astype(np.float32), self.factor, self.size or self.shape, self.content)
 
 
 def _pack(pixels: np.ndarray) -> bytes:
@@ -108,7 +112,7 @@ class Proof:
 
     passed: bool
     residual: float  # RMS of the low-passed difference, grey levels; inf when no registration was possible
-    shift: tuple[int, int]
+    shift: tuple[float, float]  # translation found beyond the registration's hypothesis, original pixels
     registration: str  # "shift", "resize" or "none"
     reason: str
 
@@ -125,7 +129,7 @@ def prepare(grey: np.ndarray, max_shift_px: int = 4) -> ProofImage:
         reduced = np.ascontiguousarray(grey)
     radius = math.ceil(max_shift_px / factor)
     return ProofImage(reduced, reduced.shape, factor, float(cv2.meanStdDev(reduced)[1][0, 0]),
-                      envelope(reduced, radius))
+                      envelope(reduced, radius), grey.shape)
 
 
 def envelope(reduced: np.ndarray, radius: int) -> Envelope | None:
@@ -219,85 +223,51 @@ def _outside_rms(means: np.ndarray, b_mean: float, b_std: float, low: np.ndarray
     return np.sqrt((distance * distance).mean(axis=(1, 2), dtype=np.float64))
 
 
-def lowpass(image: np.ndarray) -> np.ndarray:
-    return cv2.GaussianBlur(image, (0, 0), LOWPASS_SIGMA, borderType=cv2.BORDER_REFLECT)
-
-
-def prove(kept: ProofImage, candidate: ProofImage, *, max_residual: float, max_shift_px: int) -> Proof:
-    """Pass only if the candidate is the kept image, registered, within ``max_residual``."""
+def prove(kept: ProofImage | Prepared, candidate: ProofImage | Prepared, *, max_residual: float,
+          max_shift_px: int) -> Proof:
+    """Pass only if the candidate is the kept image, registered (see registration.py), within ``max_residual``."""
     if kept.content < MIN_CONTENT or candidate.content < MIN_CONTENT:
-        return Proof(False, float("inf"), (0, 0), "none", "near-empty frame: only identical pixels count")
-    max_shift = math.ceil(max_shift_px / max(kept.factor, candidate.factor))  # in proof pixels
-    a, b = np.asarray(kept.pixels, np.float32), np.asarray(candidate.pixels, np.float32)  # no copy if float32
-    best: tuple[float, tuple[int, int], str] = (float("inf"), (0, 0), "none")
-    (kh, kw), (ch, cw) = a.shape, b.shape
-    if abs(kh - ch) <= 2 * max_shift and abs(kw - cw) <= 2 * max_shift:
-        residual, shift = _best_shift(a, b, max_shift)
-        best = min(best, (residual, shift, "shift"))
-    if best[0] > max_residual and (kh, kw) != (ch, cw) and abs(kh / kw - ch / cw) <= MAX_ASPECT_CHANGE * (kh / kw):
+        return Proof(False, float("inf"), (0.0, 0.0), "none", "near-empty frame: only identical pixels count")
+    a, b = _prepared(kept), _prepared(candidate)
+    (kh, kw), (ch, cw) = a.size, b.size
+    best: tuple[float, tuple[float, float], str] = (float("inf"), (0.0, 0.0), "none")
+    if abs(kh - ch) <= 2 * max_shift_px and abs(kw - cw) <= 2 * max_shift_px:
+        # a shift or a crop: the larger image is the target, so that the smaller one's inside fits in it
+        swap = kh * kw < ch * cw
+        target, moving = (b, a) if swap else (a, b)
+        radius = math.ceil(max_shift_px / target.factor) + 1  # one more: the sub-pixel fit needs both neighbours
+        best = min(best, _registered(target, physical_scale(target, moving), radius, swap, "shift"))
+    if best[0] > max_residual and (kh, kw) != (ch, cw) and abs(kh / kw - ch / cw) <= MAX_ASPECT_CHANGE * (kh / kw) \
+            and 1 / MAX_SCALE <= math.sqrt(kh * kw / (ch * cw)) <= MAX_SCALE:
+        # a resize: the larger image resampled onto the smaller one's grid, centres aligned
+        swap = kh * kw > ch * cw
+        target, moving = (b, a) if swap else (a, b)
         for kernel in RESIZE_KERNELS:
-            if kh * kw >= ch * cw:
-                a2, b2 = cv2.resize(a, (cw, ch), interpolation=kernel), b
-            else:
-                a2, b2 = a, cv2.resize(b, (kw, kh), interpolation=kernel)
-            residual, shift = _best_shift(a2, b2, min(2, max_shift))
-            best = min(best, (residual, shift, "resize"))
-            if residual <= max_residual / 2 or residual > RESIZE_GIVE_UP * max_residual:
+            found = _registered(target, moving.resampled(target.pixels.shape, target.factor, kernel), RESIZE_RADIUS,
+                                swap, "resize")
+            best = min(best, found)
+            if found[0] <= max_residual / 2 or found[0] > RESIZE_GIVE_UP * max_residual:
                 break  # good enough; or so far off that another kernel's resampling error will not close the gap
     residual, shift, registration = best
     if registration == "none" or not np.isfinite(residual):
-        return Proof(False, float("inf"), (0, 0), "none", "sizes differ beyond a shift, crop or resize")
+        return Proof(False, float("inf"), (0.0, 0.0), "none", "sizes differ beyond a shift, crop or resize")
     passed = residual <= max_residual
     verdict = "within" if passed else "above"
-    reason = f"aligned by {registration} {shift}, low-passed residual {residual:.2f} {verdict} {max_residual:g}"
+    reason = (f"aligned by {registration} ({shift[0]:g}, {shift[1]:g}) px, low-passed residual {residual:.2f} "
+              f"{verdict} {max_residual:g}")
     return Proof(passed, residual, shift, registration, reason)
 
 
-def _best_shift(a: np.ndarray, b: np.ndarray, max_shift: int) -> tuple[float, tuple[int, int]]:
-    """Smallest residual over the offsets that normalised cross-correlation ranks best."""
-    if a.shape[0] * a.shape[1] < b.shape[0] * b.shape[1]:
-        residual, (dy, dx) = _best_shift(b, a, max_shift)
-        return residual, (-dy, -dx)
-    margin = max_shift
-    template = b[margin : b.shape[0] - margin, margin : b.shape[1] - margin]
-    th, tw = template.shape
-    if th < 8 or tw < 8 or th > a.shape[0] or tw > a.shape[1]:
-        return float("inf"), (0, 0)
-    scores = cv2.matchTemplate(a, np.ascontiguousarray(template), cv2.TM_CCOEFF_NORMED)
-    scores = np.nan_to_num(scores, nan=-1.0, posinf=-1.0, neginf=-1.0)
-    if scores.size <= PEAKS_EVALUATED:
-        order = np.argsort(scores, axis=None)[::-1]
-    else:
-        order = np.argpartition(scores, -PEAKS_EVALUATED, axis=None)[-PEAKS_EVALUATED:]
-    best: tuple[float, tuple[int, int]] = (float("inf"), (0, 0))
-    for flat in order:
-        oy, ox = np.unravel_index(int(flat), scores.shape)
-        dy, dx = int(oy) - margin, int(ox) - margin  # b[y, x] lies on a[y + dy, x + dx]
-        best = min(best, (residual_at(a, b, dy, dx), (dy, dx)))
-    return best
+def _prepared(image: ProofImage | Prepared) -> Prepared:
+    return image if isinstance(image, Prepared) else image.prepared()
 
 
-def residual_at(a: np.ndarray, b: np.ndarray, dy: int, dx: int) -> float:
-    """RMS of ``b`` minus ``a`` shifted by (dy, dx), after a gain/offset fit, over their overlap."""
-    y0, x0 = max(0, -dy), max(0, -dx)
-    y1, x1 = min(b.shape[0], a.shape[0] - dy), min(b.shape[1], a.shape[1] - dx)
-    if y1 <= y0 or x1 <= x0 or (y1 - y0) * (x1 - x0) < MIN_OVERLAP * min(a.size, b.size):
-        return float("inf")
-    return fitted_rms(a[y0 + dy : y1 + dy, x0 + dx : x1 + dx], b[y0:y1, x0:x1], filtered=True)
-
-
-def fitted_rms(a: np.ndarray, b: np.ndarray, *, filtered: bool = False) -> float:
-    """RMS of b - (gain * a + offset), gain fitted by least squares and held within GAIN_RANGE; with
-    ``filtered`` the difference is low-pass filtered first (float32 inputs of one shape)."""
-    a_mean, a_std = cv2.meanStdDev(a)
-    b_mean = float(cv2.mean(b)[0])
-    a_mean_f, a_var = float(a_mean[0, 0]), float(a_std[0, 0]) ** 2
-    if a_var > 1e-6:
-        gain = (float(cv2.mean(cv2.multiply(a, b))[0]) - a_mean_f * b_mean) / a_var
-    else:
-        gain = 1.0
-    gain = min(max(gain, GAIN_RANGE[0]), GAIN_RANGE[1])
-    residual = cv2.addWeighted(b, 1.0, a, -gain, -(b_mean - gain * a_mean_f))
-    if filtered:
-        residual = lowpass(residual)
-    return math.sqrt(max(float(cv2.mean(cv2.multiply(residual, residual))[0]), 0.0))
+def _registered(target: Prepared, moving: Prepared, radius: int, swap: bool, kind: str
+                ) -> tuple[float, tuple[float, float], str]:
+    """The best registration's residual, and its translation in frame pixels as the candidate moved, to a tenth."""
+    found = register(target, moving, radius, subpixel=target.factor > 1)
+    if not found:
+        return float("inf"), (0.0, 0.0), "none"
+    value, warp = found[0]
+    sign = target.factor * (1.0 if swap else -1.0)
+    return value, (round(sign * warp.ty, 1) + 0.0, round(sign * warp.tx, 1) + 0.0), kind
