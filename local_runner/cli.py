@@ -103,27 +103,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         return commands.run(args_list[0], args_list[1:])
     parser = build_parser()
     try:
-        args = parser.parse_args(args_list)
+        args = logs.parse_args_logged(parser, args_list)  # a usage error also goes to the log file
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return int(exc.code or 0)
     handlers: list[logging.Handler] = []
-    try:
+    try:  # the log file first: a task has no console, so a start-up error must be in the log
+        handlers = logs.configure_at_start(args.log_level, args.log_file, args.watch_dir, args.records_dir)
         if args.workers is not None and args.workers < 1:
             raise InputError("--workers must be at least 1")
         params = params_from(args)
         root = check_watch_dir(args.watch_dir)
         layout = Layout(root, args.unique_dir, args.archive_dir, args.records_dir)
-        log_file = args.log_file or root / args.records_dir / "logs" / "local_runner.log"
-        handlers = logs.configure(args.log_level, log_file)
         from .service import Service
 
         service = Service.from_args(layout, params, args)
         return service.run_once() if args.once else service.run_forever()
     except ValidationError as exc:
         first = exc.errors()[0]
-        print(f"InputError: invalid {'.'.join(str(p) for p in first['loc'])}: {first['msg']}", file=sys.stderr)
+        message = f"InputError: invalid {'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+        log.error("exit 2: %s", message, extra=logs.FILE_ONLY)
+        print(message, file=sys.stderr)
         return EXIT_USAGE
     except DedupError as exc:
+        log.error("exit: %s: %s", type(exc).__name__, exc, extra=logs.FILE_ONLY)
         return exit_for(exc)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -74,6 +74,12 @@ def tree_digest(root: Path, *, skip: tuple[str, ...] = (".dedup",)) -> dict[str,
 
 
 @pytest.fixture(autouse=True)
+def fallback_log_in_tmp(tmp_path_factory, monkeypatch) -> None:
+    """A start-up error with no usable log folder goes to the fallback log: keep it out of the home folder."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
+
+
+@pytest.fixture(autouse=True)
 def no_leaked_threads_or_processes():
     """Every test stops the threads and processes it starts (watchdog observers, pools, proxies)."""
     import threading

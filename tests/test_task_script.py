@@ -161,7 +161,7 @@ def test_container_requirements_pin_what_the_repository_pins() -> None:
         return found
 
     container = pins(TASK_DIR / "requirements.txt")
-    repository = pins(TASK_DIR.parent / "requirements.txt")
+    repository = pins(TASK_DIR.parent / "requirements.txt") | pins(TASK_DIR.parent / "requirements-runtime.txt")
     assert container and all(repository.get(name) == version for name, version in container.items())
     imported = {"pydantic", "imagehash", "pillow", "numpy", "opencv-python-headless"}
     assert imported <= set(container)
