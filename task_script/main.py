@@ -26,7 +26,7 @@ from dedup_engine import dedup as run_engine
 from dedup_engine.errors import InputError
 from dedup_engine.grouping import natural_key
 from dedup_engine.models import HashAlgorithm, KeepRule, ManifestFile
-from lake_io import IoSettings, Labeller, Prefetcher, Verification, locate, read_file
+from lake_io import IoSettings, Labeller, Prefetcher, Read, Verification, locate, read_file
 from lake_io.trigger import needs_check
 
 OVERRIDES = ("method", "hash_algorithm", "hash_size", "max_distance", "max_mse", "max_residual", "max_shift_px",
@@ -103,7 +103,7 @@ def _run(context: t.Any, manifest: FolderManifest, params: DedupParams, settings
         labeller = stack.enter_context(Labeller(context, settings, held=bool(checked)))
         verification = stack.enter_context(Verification(read, checked, settings, labeller.release, where)) \
             if checked else None
-        prefetcher = stack.enter_context(Prefetcher(read, settings))
+        prefetcher = stack.enter_context(Prefetcher(_after_check(read, verification), settings))
 
         def label(outcome: FileOutcome) -> None:
             labeller.submit(outcome.path, pointers[outcome.path], _labels(outcome))
@@ -147,6 +147,18 @@ def _feed(prefetcher: Prefetcher, items: list[tuple[str, dict[str, t.Any], int |
             raise RunNotReady(verification.message())  # no use deciding a run that will not be labelled
         pointers[read.path] = read.pointer
         yield read.path, read.source
+
+
+def _after_check(read: t.Callable[[str, dict[str, t.Any]], Read],
+                 verification: Verification | None) -> t.Callable[[str, dict[str, t.Any]], Read]:
+    if verification is None:
+        return read
+
+    def checked_then_read(path: str, pointer: dict[str, t.Any]) -> Read:
+        verification.wait_for(path)
+        return read(path, pointer)
+
+    return checked_then_read
 
 
 def _in_order(entries: list[ManifestFile]) -> list[tuple[str, dict[str, t.Any], int | None]]:

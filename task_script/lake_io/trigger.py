@@ -16,6 +16,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Sequence
 
+from dedup_engine.grouping import natural_key
 from dedup_engine.models import FilePointer, FolderManifest, ManifestFile
 
 from .reader import Pointer, Read
@@ -50,14 +51,16 @@ class Verification:
         self._on_clean = on_clean
         self._where = where
         self._total = len(entries)
+        self._paths = frozenset(e.path for e in entries)
         self._left = len(entries)
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
+        self._checked: set[str] = set()
         self._done = threading.Event()
         self.missing: list[str] = []
         self.differ: list[str] = []
         self.unreadable: list[str] = []
         self._pool = ThreadPoolExecutor(max_workers=settings.read_concurrency, thread_name_prefix="lake-check")
-        for entry in entries:
+        for entry in sorted(entries, key=lambda e: natural_key(e.path)):  # the order the engine reads them in
             self._pool.submit(self._check, entry)
         if not entries:
             self._finish()
@@ -75,6 +78,12 @@ class Verification:
     @property
     def problems(self) -> int:
         return len(self.missing) + len(self.differ) + len(self.unreadable)
+
+    def wait_for(self, path: str) -> None:
+        """Until ``path`` has been checked (or was never to be): the run's own read of it then comes after, never
+        at the same time (the SDK's test data lake serves both from one file object)."""
+        with self._lock:
+            self._lock.wait_for(lambda: path in self._checked or self._done.is_set() or path not in self._paths)
 
     def wait(self) -> str | None:
         """None once every file is there with its bytes; otherwise the one message that says what is not."""
@@ -104,6 +113,8 @@ class Verification:
                     self.differ.append(entry.path)
                 self._left -= 1
                 last = self._left == 0
+                self._checked.add(entry.path)
+                self._lock.notify_all()
             if last:
                 self._finish()
 
