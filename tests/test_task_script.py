@@ -43,15 +43,20 @@ def _written(context: Context) -> list[tuple[str, dict]]:
     return [(k, v) for k, v in context._storage.items() if v["metadata"]["TS_FILE_CATEGORY"] == "PROCESSED"]
 
 
+def _run_files(context: Context, engine_data: Path, names: list[str], folder: str) -> tuple[dict, DedupResult]:
+    """The task on ``{"files": ...}`` of ``names`` loaded under ``folder``; its summary and the result it wrote."""
+    pointers = [load_test_file(context, engine_data / n, f"{folder}/{n}", mode="rb", file_category="RAW")
+                for n in names]
+    summary = main.dedup({"files": pointers}, context)
+    (_, written), = _written(context)
+    return summary, DedupResult.model_validate_json(written["body"])
+
+
 def test_files_input_on_the_development_context(engine_data: Path, engine_truth: dict) -> None:
     names, copies = _pick(engine_truth)
     context = RecordingContext()
-    pointers = [load_test_file(context, engine_data / n, f"lab/src/RAW/run-9/{n}", mode="rb", file_category="RAW")
-                for n in names]
-    summary = main.dedup({"files": pointers}, context)
+    summary, result = _run_files(context, engine_data, names, "lab/src/RAW/run-9")
     json.dumps(summary)  # JSON-serialisable
-    (_, written), = _written(context)
-    result = DedupResult.model_validate_json(written["body"])
     assert result.run == "run-9" and summary["counts"]["total"] == len(names)
     by_path = result.by_path()
     for copy, original in copies.items():  # one of each pair is kept (the first in path order), the other points to it
@@ -206,14 +211,10 @@ class ThrottlingContext(RecordingContext):
 def test_reads_and_labels_throttled_once_are_retried_and_end_up_fine(engine_data: Path, engine_truth: dict) -> None:
     names, copies = _pick(engine_truth)
     context = ThrottlingContext()
-    pointers = [load_test_file(context, engine_data / n, f"lab/run-5/{n}", mode="rb", file_category="RAW")
-                for n in names]
-    summary = main.dedup({"files": pointers}, context)
+    summary, result = _run_files(context, engine_data, names, "lab/run-5")
     assert summary["counts"]["error"] == 0 and summary["counts"]["duplicate"] == len(copies)
     assert summary["labelled"] == len(names) and summary["label_failures"] == {}
     assert {k: n for (kind, k), n in context.calls.items()} == {f"lab/run-5/{n}": 2 for n in names}
-    (_, written), = _written(context)
-    result = DedupResult.model_validate_json(written["body"])
     assert all(context.labels[o.file_key]["dedup-status"] == o.status for o in result.files)
     assert not any(o.label_error for o in result.files)
 
@@ -240,11 +241,8 @@ def test_unreadable_files_become_errors_while_the_rest_are_decided(engine_data: 
     names, copies = _pick(engine_truth)
     gone = names[-1]  # a distinct look-alike, no pair depends on it
     context = BrokenLakeContext({f"lab/run-6/{gone}"}, unlabellable=f"lab/run-6/{names[0]}")
-    pointers = [load_test_file(context, engine_data / n, f"lab/run-6/{n}", mode="rb", file_category="RAW")
-                for n in names]
-    summary = main.dedup({"files": pointers}, context)
-    (_, written), = _written(context)
-    by_path = DedupResult.model_validate_json(written["body"]).by_path()
+    summary, result = _run_files(context, engine_data, names, "lab/run-6")
+    by_path = result.by_path()
     assert by_path[gone].status == "error" and "NoSuchKey" in by_path[gone].error
     assert summary["counts"] == {"total": len(names), "unique": len(names) - len(copies) - 1,
                                  "duplicate": len(copies), "error": 1, "passthrough": 0}
