@@ -2,13 +2,16 @@
 
 Input: ``{"files": [File, ...]}`` (file pointers of one run) or ``{"manifest": File}`` (a FolderManifest JSON in the
 data lake), plus optional overrides of the pipeline config: method, hash_algorithm, hash_size, max_distance,
-max_mse, max_residual, keep. Output: the DedupResult JSON written as PROCESSED, a ``dedup-status`` label (and
-``dedup-duplicate-of`` where it applies) on every input file, and a short summary as the return value.
+max_mse, max_residual, keep; and of the data-lake I/O: read_concurrency, label_concurrency, max_mb_in_flight,
+lake_prefix (see lake_io/). Output: the DedupResult JSON written as PROCESSED, a ``dedup-status`` label (and
+``dedup-duplicate-of`` where it applies) on every input file, applied while the run is decided, and a summary as
+the return value (counts, how many files were labelled, and every label that could not be applied).
 """
 
 from __future__ import annotations
 
-import inspect
+import contextlib
+import functools
 import posixpath
 import re
 import typing as t
@@ -18,13 +21,18 @@ if t.TYPE_CHECKING:
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from dedup_engine import DedupParams, DedupResult, FilePointer, FolderManifest
+from dedup_engine import DedupParams, DedupResult, FileOutcome, FilePointer, FolderManifest
 from dedup_engine import dedup as run_engine
 from dedup_engine.errors import InputError
+from dedup_engine.grouping import natural_key
 from dedup_engine.models import HashAlgorithm, KeepRule, ManifestFile
+from lake_io import IoSettings, Labeller, Prefetcher, Read, Verification, locate, read_file
+from lake_io.trigger import needs_check
 
 OVERRIDES = ("method", "hash_algorithm", "hash_size", "max_distance", "max_mse", "max_residual", "max_shift_px",
              "keep", "max_pixels")
+IO_SETTINGS = ("read_concurrency", "label_concurrency", "max_mb_in_flight")
+UNSET_IF_BLANK = (*OVERRIDES, *IO_SETTINGS, "lake_prefix")
 LABEL_VALUE_MAX = 256
 
 
@@ -43,47 +51,124 @@ class TaskInput(BaseModel):
     max_shift_px: int | None = None
     keep: KeepRule | None = None
     max_pixels: int | None = None
+    read_concurrency: int | None = Field(default=None, ge=1)
+    label_concurrency: int | None = Field(default=None, ge=1)
+    max_mb_in_flight: int | None = Field(default=None, ge=1)
+    lake_prefix: str | None = Field(default=None, description="where a manifest's files are: '<prefix>/<path>'")
 
     @model_validator(mode="before")
     @classmethod
     def _blank_is_unset(cls, data: t.Any) -> t.Any:
         # a pipeline config entry left empty arrives as "" (config values are strings on the platform)
         if isinstance(data, dict):
-            return {k: v for k, v in data.items() if not (k in OVERRIDES and v in ("", None))}
+            return {k: v for k, v in data.items() if not (k in UNSET_IF_BLANK and v in ("", None))}
         return data
 
 
 def dedup(input: dict, context: "ts.Context") -> dict:  # noqa: A002 - the platform's parameter name
     try:
         request = TaskInput.model_validate(input)
-        params = _params(request, getattr(context, "pipeline_config", None) or {})
+        config = getattr(context, "pipeline_config", None) or {}
+        params = _params(request, config)
+        settings = IoSettings.from_values({**{k: config.get(k) for k in IO_SETTINGS}, **request.model_dump(
+            include=set(IO_SETTINGS), exclude_none=True)})
         if (request.files is None) == (request.manifest is None):
             raise InputError("give exactly one of 'files' (file pointers of one run) or 'manifest' (a manifest file)")
-        manifest = _manifest(request, context)
+        manifest, where = _manifest(request, context, settings)
+        result, labelled, failed = _run(context, manifest, params, settings, where)
     except (ValidationError, InputError, ValueError) as exc:
         return _fatal(context, f"unusable input: {_explain(exc)}")
-    pointers = {entry.path: entry.file for entry in manifest.files}
-    result = run_engine(
-        manifest.run,
-        _sources(context, manifest.files),
-        params,
-        workers=getattr(context, "workers", None),
-        progress=getattr(context, "progress", None),
-        previews=getattr(context, "previews", None),
-        prior=[_source(context, entry) for entry in manifest.kept],
-        total=len(manifest.files),
-    )
-    result = result.model_copy(update={"files": [
-        o.model_copy(update={"file_key": pointers[o.path].fileKey, "file_id": pointers[o.path].fileId})
-        for o in result.files
-    ]})
+    except RunNotReady as exc:
+        return _fatal(context, str(exc))
     written = context.write_file(
         content=result.model_dump_json(indent=2),
         file_name=f"{_safe(manifest.run)}-dedup-result.json",
         file_category="PROCESSED",
     )
-    _label(context, result, pointers)
-    return {"run": result.run, "counts": result.counts.model_dump(), "result": written}
+    return {"run": result.run, "counts": result.counts.model_dump(), "result": written, "labelled": labelled,
+            "label_failures": failed}
+
+
+class RunNotReady(Exception):
+    """The manifest's files are not all in the data lake with its bytes: fatal, nothing labelled or written."""
+
+
+def _run(context: t.Any, manifest: FolderManifest, params: DedupParams, settings: IoSettings,
+         where: str) -> tuple[DedupResult, int, dict[str, str]]:
+    """Decides the run while its files are read and its labels applied, all bounded and retried."""
+    read = functools.partial(read_file, context, settings=settings)
+    checked = needs_check(manifest)
+    pointers: dict[str, dict[str, t.Any]] = {}  # as read: with the version and file id the lake gave
+    with contextlib.ExitStack() as stack:
+        labeller = stack.enter_context(Labeller(context, settings, held=bool(checked)))
+        verification = stack.enter_context(Verification(read, checked, settings, labeller.release, where)) \
+            if checked else None
+        prefetcher = stack.enter_context(Prefetcher(_after_check(read, verification), settings))
+
+        def label(outcome: FileOutcome) -> None:
+            labeller.submit(outcome.path, pointers[outcome.path], _labels(outcome))
+
+        byte_source = getattr(context, "byte_source", None)
+        if byte_source is not None:  # the local runner: picklable readers, so worker processes read the files
+            pointers.update({e.path: _pointer(e) for e in manifest.files})
+            sources: t.Iterable[tuple[str, t.Any]] = [(e.path, byte_source(_pointer(e))) for e in manifest.files]
+            prior = [(e.path, byte_source(_pointer(e))) for e in manifest.kept]
+        else:
+            sources = _feed(prefetcher, _in_order(manifest.files), pointers, verification)
+            prior = [(r.path, r.data) for r in prefetcher.stream(_in_order(manifest.kept)) if r.data is not None]
+        result = run_engine(
+            manifest.run,
+            sources,
+            params,
+            workers=getattr(context, "workers", None),
+            progress=getattr(context, "progress", None),
+            previews=getattr(context, "previews", None),
+            prior=prior,
+            total=len(manifest.files),
+            on_outcome=label,
+            ordered=byte_source is None,
+        )
+        if verification is not None and (message := verification.wait()):
+            labeller.abandon()
+            raise RunNotReady(message)
+        labelled, failed = labeller.finish()
+    result = result.model_copy(update={"files": [
+        o.model_copy(update={"file_key": pointers[o.path]["fileKey"], "file_id": pointers[o.path].get("fileId"),
+                             "label_error": failed.get(o.path)})
+        for o in result.files
+    ]})
+    return result, labelled, failed
+
+
+def _feed(prefetcher: Prefetcher, items: list[tuple[str, dict[str, t.Any], int | None]],
+          pointers: dict[str, dict[str, t.Any]], verification: Verification | None) -> t.Iterator[tuple[str, t.Any]]:
+    for read in prefetcher.stream(items):
+        if verification is not None and verification.failed:
+            raise RunNotReady(verification.message())  # no use deciding a run that will not be labelled
+        pointers[read.path] = read.pointer
+        yield read.path, read.source
+
+
+def _after_check(read: t.Callable[[str, dict[str, t.Any]], Read],
+                 verification: Verification | None) -> t.Callable[[str, dict[str, t.Any]], Read]:
+    if verification is None:
+        return read
+
+    def checked_then_read(path: str, pointer: dict[str, t.Any]) -> Read:
+        verification.wait_for(path)
+        return read(path, pointer)
+
+    return checked_then_read
+
+
+def _in_order(entries: list[ManifestFile]) -> list[tuple[str, dict[str, t.Any], int | None]]:
+    """In the engine's keep-first order (natural sort of the path), which the prefetcher reads ahead in."""
+    ordered = sorted(entries, key=lambda e: natural_key(e.path))
+    return [(e.path, _pointer(e), e.size_bytes) for e in ordered]
+
+
+def _pointer(entry: ManifestFile) -> dict[str, t.Any]:
+    return entry.file.model_dump(exclude_none=True)  # type: ignore[union-attr]
 
 
 def _params(request: TaskInput, pipeline_config: t.Mapping[str, str]) -> DedupParams:
@@ -92,22 +177,25 @@ def _params(request: TaskInput, pipeline_config: t.Mapping[str, str]) -> DedupPa
     return DedupParams(**values)
 
 
-def _manifest(request: TaskInput, context: t.Any) -> FolderManifest:
+def _manifest(request: TaskInput, context: t.Any, settings: IoSettings) -> tuple[FolderManifest, str]:
+    """The run's manifest with a pointer on every entry, and where its files are looked up (for messages)."""
     if request.manifest is not None:
-        body = context.read_file(request.manifest.model_dump(exclude_none=True), form="body")["body"]
+        pointer = request.manifest.model_dump(exclude_none=True)
+        read = read_file(context, "manifest", pointer, settings)
+        if read.data is None:
+            raise InputError(f"the manifest {request.manifest.fileKey} {read.failure}")
         try:
-            manifest = FolderManifest.model_validate_json(body)
+            manifest = FolderManifest.model_validate_json(read.data)
         except ValidationError as exc:
             raise InputError(f"the manifest {request.manifest.fileKey} is not a valid FolderManifest: "
                              f"{_explain(exc)}") from exc
         if request.run:
             manifest = manifest.model_copy(update={"run": request.run})
-        for entry in [*manifest.files, *manifest.kept]:
-            if entry.file is None:
-                raise InputError(f"manifest entry {entry.path!r} has no data-lake file pointer ('file')")
         if not manifest.files:
             raise InputError("the manifest lists no files")
-        return manifest
+        manifest = locate(manifest, pointer, request.lake_prefix)
+        where = request.lake_prefix or posixpath.dirname(request.manifest.fileKey) or "the bucket's root"
+        return manifest, where.replace("{run}", manifest.run)
     assert request.files is not None
     keys = [p.fileKey for p in request.files]
     if len(set(keys)) != len(keys):
@@ -115,35 +203,14 @@ def _manifest(request: TaskInput, context: t.Any) -> FolderManifest:
     base = posixpath.commonpath([posixpath.dirname(k) or "." for k in keys]) if len(keys) > 1 else posixpath.dirname(keys[0])
     entries = [ManifestFile(path=posixpath.relpath(p.fileKey, base or "."), file=p) for p in request.files]
     run = request.run or posixpath.basename(base) or "run"
-    return FolderManifest(run=run, files=entries)
+    return FolderManifest(run=run, files=entries), base
 
 
-def _sources(context: t.Any, entries: list[ManifestFile]) -> t.Iterable[tuple[str, t.Any]]:
-    """A list when the context gives lazy readers (the engine then decides while it fingerprints); otherwise a
-    generator, so that the bytes of a 40,000-file run are read one chunk at a time."""
-    if getattr(context, "byte_source", None) is not None:
-        return [_source(context, entry) for entry in entries]
-    return (_source(context, entry) for entry in entries)
-
-
-def _source(context: t.Any, entry: ManifestFile) -> tuple[str, t.Any]:
-    pointer = entry.file.model_dump(exclude_none=True)  # type: ignore[union-attr]
-    reader = getattr(context, "byte_source", None)
-    if reader is not None:  # the local runner: a picklable reader, so worker processes read the file themselves
-        return entry.path, reader(pointer)
-    return entry.path, context.read_file(pointer, form="body")["body"]
-
-
-def _label(context: t.Any, result: DedupResult, pointers: dict[str, FilePointer | None]) -> None:
-    accepts_no_propagate = "no_propagate" in inspect.signature(context.add_labels).parameters
-    for outcome in result.files:
-        pointer = pointers[outcome.path]
-        status = "duplicate" if outcome.status == "duplicate" else outcome.status
-        labels = [{"name": "dedup-status", "value": status}]
-        if outcome.duplicate_of:
-            labels.append({"name": "dedup-duplicate-of", "value": _truncate(outcome.duplicate_of)})
-        kwargs = {"no_propagate": True} if accepts_no_propagate else {}  # labels must not re-trigger pipelines
-        context.add_labels(pointer.model_dump(exclude_none=True), labels, **kwargs)  # type: ignore[union-attr]
+def _labels(outcome: FileOutcome) -> list[dict[str, str]]:
+    labels = [{"name": "dedup-status", "value": outcome.status}]
+    if outcome.duplicate_of:
+        labels.append({"name": "dedup-duplicate-of", "value": _truncate(outcome.duplicate_of)})
+    return labels
 
 
 def _truncate(value: str) -> str:

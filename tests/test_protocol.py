@@ -41,9 +41,12 @@ def test_protocol_is_valid_v3_and_calls_this_task_script() -> None:
             assert value == f"$( config.{name} )" and name in protocol["config"]
 
 
-def test_protocol_defaults_are_the_engine_defaults() -> None:
-    from dedup_engine import DedupParams
+def test_protocol_defaults_are_the_engine_and_io_defaults() -> None:
+    import dataclasses
 
-    defaults = DedupParams().model_dump()
+    from dedup_engine import DedupParams
+    from lake_io import IoSettings
+
+    defaults = {**DedupParams().model_dump(), **dataclasses.asdict(IoSettings())}
     for name, entry in yaml.safe_load(PROTOCOL.read_text())["config"].items():
-        assert entry["default"] == defaults[name], name
+        assert entry.get("default") == defaults.get(name), name

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import hashlib
 import json
+import threading
+import uuid
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
 from ts_sdk.taskdev import Context, load_test_file
 from ts_sdk.testing.models import LocalFile, Task, TaskScript, Workflow
 from ts_sdk.testing.result import Err, Ok
@@ -39,15 +43,20 @@ def _written(context: Context) -> list[tuple[str, dict]]:
     return [(k, v) for k, v in context._storage.items() if v["metadata"]["TS_FILE_CATEGORY"] == "PROCESSED"]
 
 
+def _run_files(context: Context, engine_data: Path, names: list[str], folder: str) -> tuple[dict, DedupResult]:
+    """The task on ``{"files": ...}`` of ``names`` loaded under ``folder``; its summary and the result it wrote."""
+    pointers = [load_test_file(context, engine_data / n, f"{folder}/{n}", mode="rb", file_category="RAW")
+                for n in names]
+    summary = main.dedup({"files": pointers}, context)
+    (_, written), = _written(context)
+    return summary, DedupResult.model_validate_json(written["body"])
+
+
 def test_files_input_on_the_development_context(engine_data: Path, engine_truth: dict) -> None:
     names, copies = _pick(engine_truth)
     context = RecordingContext()
-    pointers = [load_test_file(context, engine_data / n, f"lab/src/RAW/run-9/{n}", mode="rb", file_category="RAW")
-                for n in names]
-    summary = main.dedup({"files": pointers}, context)
+    summary, result = _run_files(context, engine_data, names, "lab/src/RAW/run-9")
     json.dumps(summary)  # JSON-serialisable
-    (_, written), = _written(context)
-    result = DedupResult.model_validate_json(written["body"])
     assert result.run == "run-9" and summary["counts"]["total"] == len(names)
     by_path = result.by_path()
     for copy, original in copies.items():  # one of each pair is kept (the first in path order), the other points to it
@@ -117,7 +126,6 @@ def test_unusable_input_is_fatal_and_writes_nothing(payload: dict, words: str) -
     b"not json at all",
     json.dumps({"run": "r", "files": [{"path": "../outside.png", "file": {"fileKey": "k"}}]}).encode(),
     json.dumps({"run": "r", "files": [{"path": "/etc/passwd", "file": {"fileKey": "k"}}]}).encode(),
-    json.dumps({"run": "r", "files": [{"path": "a.png"}]}).encode(),
     json.dumps({"run": "r", "files": [{"path": "a.png", "file": {"bucket": "no-key"}}]}).encode(),
     json.dumps({"run": "r", "files": []}).encode(),
 ])
@@ -167,3 +175,164 @@ def test_container_requirements_pin_what_the_repository_pins() -> None:
     assert imported <= set(container)
     dockerfile = (TASK_DIR / "Dockerfile").read_text()
     assert "requirements.txt" in dockerfile and f"ts-sdk=={repository['ts-sdk']}" in dockerfile
+
+
+# --- the data lake as it really behaves: slow, throttling, missing files, a manifest that comes before its files ---
+
+def _client_error(code: str, status: int, operation: str = "GetObject") -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}},
+                       operation)
+
+
+class ThrottlingContext(RecordingContext):
+    """Throttles the first read and the first label of every file, as S3 (503 SlowDown) and the API (429) do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
+
+    def _count(self, kind: str, key: str) -> int:
+        with self._lock:
+            self.calls[kind, key] = self.calls.get((kind, key), 0) + 1
+            return self.calls[kind, key]
+
+    def read_file(self, file, form="body"):
+        if self._count("read", file["fileKey"]) == 1:
+            raise _client_error("SlowDown", 503)
+        return super().read_file(file, form)
+
+    def add_labels(self, file, labels):
+        if self._count("label", file["fileKey"]) == 1:
+            raise Exception('{"message": "Too Many Requests"}')  # what ts-sdk raises for a 429 answer
+        return super().add_labels(file, labels)
+
+
+def test_reads_and_labels_throttled_once_are_retried_and_end_up_fine(engine_data: Path, engine_truth: dict) -> None:
+    names, copies = _pick(engine_truth)
+    context = ThrottlingContext()
+    summary, result = _run_files(context, engine_data, names, "lab/run-5")
+    assert summary["counts"]["error"] == 0 and summary["counts"]["duplicate"] == len(copies)
+    assert summary["labelled"] == len(names) and summary["label_failures"] == {}
+    assert {k: n for (kind, k), n in context.calls.items()} == {f"lab/run-5/{n}": 2 for n in names}
+    assert all(context.labels[o.file_key]["dedup-status"] == o.status for o in result.files)
+    assert not any(o.label_error for o in result.files)
+
+
+class BrokenLakeContext(RecordingContext):
+    """Some files are gone (NoSuchKey), and one file's label is refused for good."""
+
+    def __init__(self, gone: set[str], unlabellable: str) -> None:
+        super().__init__()
+        self.gone, self.unlabellable = gone, unlabellable
+
+    def read_file(self, file, form="body"):
+        if file["fileKey"] in self.gone:
+            raise _client_error("NoSuchKey", 404)
+        return super().read_file(file, form)
+
+    def add_labels(self, file, labels):
+        if file["fileKey"] == self.unlabellable:
+            raise PermissionError("403 Forbidden: the label API refused this file")
+        return super().add_labels(file, labels)
+
+
+def test_unreadable_files_become_errors_while_the_rest_are_decided(engine_data: Path, engine_truth: dict) -> None:
+    names, copies = _pick(engine_truth)
+    gone = names[-1]  # a distinct look-alike, no pair depends on it
+    context = BrokenLakeContext({f"lab/run-6/{gone}"}, unlabellable=f"lab/run-6/{names[0]}")
+    summary, result = _run_files(context, engine_data, names, "lab/run-6")
+    by_path = result.by_path()
+    assert by_path[gone].status == "error" and "NoSuchKey" in by_path[gone].error
+    assert summary["counts"] == {"total": len(names), "unique": len(names) - len(copies) - 1,
+                                 "duplicate": len(copies), "error": 1, "passthrough": 0}
+    assert context.labels[f"lab/run-6/{gone}"]["dedup-status"] == "error"
+    # the label that failed is named in the summary and in the result, never dropped
+    assert summary["labelled"] == len(names) - 1 and list(summary["label_failures"]) == [names[0]]
+    assert "403 Forbidden" in summary["label_failures"][names[0]]
+    assert "403 Forbidden" in by_path[names[0]].label_error
+    assert f"lab/run-6/{names[0]}" not in context.labels
+
+
+def _runner_manifest(engine_data: Path, names: list[str], run: str) -> dict:
+    """A manifest as the local runner's label-only mode writes it: run-relative paths, sizes, sha256, no pointers."""
+    return {"schema_version": 1, "run": run, "files": [
+        {"path": n, "size_bytes": (engine_data / n).stat().st_size,
+         "sha256": hashlib.sha256((engine_data / n).read_bytes()).hexdigest()} for n in names]}
+
+
+def _run_on_sdk_lake(tmp_path: Path, engine_data: Path, names: list[str], uploaded: dict[str, Path],
+                     manifest: dict, **extra: str) -> tuple[object, dict[str, dict[str, str]]]:
+    script = TaskScript.from_manifest(str(TASK_DIR / "manifest.json"))
+    with Workflow(org_slug="imaging-lab") as workflow:
+        # what the agent uploaded from the run folder: the images and the manifest, in one bucket, side by side (a
+        # bucket of this run's own: the SDK's test data lake is shared by every workflow of the session)
+        bucket = f"lake-{uuid.uuid4().hex}"
+        files = {n: LocalFile(path=str(p), org_slug="imaging-lab", source_id="agent-1", name=f"Imaging/run-7/{n}",
+                              labels=[], bucket=bucket) for n, p in uploaded.items()}
+        trigger = LocalFile(path=_write(tmp_path / "dedup-manifest.json", manifest), org_slug="imaging-lab",
+                            source_id="agent-1", name="Imaging/run-7/dedup-manifest.json", labels=[], bucket=bucket)
+        outcome = Task(function=script.function("dedup"), workflow=workflow).run(
+            {"manifest": trigger.to_file_pointer(), **extra})
+        labels = {n: {label.name: label.value for label in f.labels} for n, f in files.items()}
+    return outcome, labels
+
+
+def test_runner_manifest_finds_its_files_beside_it_and_labels_them(tmp_path: Path, engine_data: Path,
+                                                                   engine_truth: dict) -> None:
+    names, copies = _pick(engine_truth)
+    manifest = _runner_manifest(engine_data, names, "run-7")
+    outcome, labels = _run_on_sdk_lake(tmp_path, engine_data, names, {n: engine_data / n for n in names}, manifest)
+    assert isinstance(outcome, Ok), outcome
+    assert outcome.value["labelled"] == len(names) and outcome.value["counts"]["duplicate"] == len(copies)
+    assert sorted(n for n, these in labels.items() if these["dedup-status"] == "duplicate") == sorted(
+        n for n in names if labels[n].get("dedup-duplicate-of"))
+    assert sum(these["dedup-status"] == "duplicate" for these in labels.values()) == len(copies)
+
+
+def test_manifest_whose_files_are_not_all_in_the_lake_is_fatal_and_labels_nothing(
+        tmp_path: Path, engine_data: Path, engine_truth: dict, capfd) -> None:
+    names, _ = _pick(engine_truth)
+    late = sorted(names)[:2]  # the agent has not uploaded these yet
+    manifest = _runner_manifest(engine_data, names, "run-7")
+    outcome, labels = _run_on_sdk_lake(tmp_path, engine_data, names,
+                                       {n: engine_data / n for n in names if n not in late}, manifest)
+    assert isinstance(outcome, Err)
+    printed = capfd.readouterr()
+    message = printed.out + printed.err
+    assert f"2 not in the data lake (yet): {late[0]}, {late[1]}" in message
+    assert "Nothing was labelled" in message
+    assert all(not these for these in labels.values())
+
+
+def test_manifest_sha256_mismatch_is_fatal_and_labels_nothing(tmp_path: Path, engine_data: Path,
+                                                              engine_truth: dict, capfd) -> None:
+    names, _ = _pick(engine_truth)
+    changed = names[1]
+    other = tmp_path / "other.png"
+    other.write_bytes((engine_data / changed).read_bytes() + b"\0")  # one byte more: another version of the file
+    manifest = _runner_manifest(engine_data, names, "run-7")
+    uploaded = {n: (other if n == changed else engine_data / n) for n in names}
+    outcome, labels = _run_on_sdk_lake(tmp_path, engine_data, names, uploaded, manifest)
+    assert isinstance(outcome, Err)
+    printed = capfd.readouterr()
+    assert f"1 in the data lake with other bytes than the manifest's sha256: {changed}" in printed.out + printed.err
+    assert all(not these for these in labels.values())
+
+
+def test_manifest_files_found_under_a_configured_prefix(tmp_path: Path, engine_data: Path, engine_truth: dict,
+                                                        capfd) -> None:
+    names, _ = _pick(engine_truth)
+    manifest = _runner_manifest(engine_data, names, "run-7")
+    uploaded = {n: engine_data / n for n in names}
+    # the files are beside the manifest; a prefix that names another folder finds none of them
+    outcome, _ = _run_on_sdk_lake(tmp_path, engine_data, names, uploaded, manifest,
+                                  lake_prefix="imaging-lab/agent-1/RAW/Elsewhere/{run}")
+    assert isinstance(outcome, Err)
+    printed = capfd.readouterr()
+    assert f"{len(names)} not in the data lake (yet)" in printed.out + printed.err
+    assert "imaging-lab/agent-1/RAW/Elsewhere/run-7" in printed.out + printed.err
+    outcome, labels = _run_on_sdk_lake(tmp_path, engine_data, names, uploaded, manifest,
+                                       lake_prefix="imaging-lab/agent-1/RAW/Imaging/{run}")
+    assert isinstance(outcome, Ok), outcome
+    assert all(these["dedup-status"] in ("unique", "duplicate") for these in labels.values())

@@ -24,6 +24,7 @@ from .models import Counts, DedupParams, DedupResult, FileOutcome
 
 Progress = Callable[[int, "int | None"], None]  # (done, total or None when unknown)
 PreviewSink = Callable[[str, bytes], None]  # (path, JPEG bytes)
+OutcomeSink = Callable[[FileOutcome], None]  # called once per input file, as soon as its outcome is final
 CHUNK = 8
 IN_FLIGHT_PER_WORKER = 3
 INLINE_BELOW = 24  # smaller runs are fingerprinted in this process: starting workers would cost more
@@ -46,21 +47,26 @@ def dedup(
     executor: Executor | None = None,
     total: int | None = None,
     previews: PreviewSink | None = None,
+    on_outcome: OutcomeSink | None = None,
+    ordered: bool = False,
 ) -> DedupResult:
     """Deduplicate one run. ``prior`` are images kept by an earlier pass over the same run: they stay kept and
     only serve as representatives; they get no outcome of their own. ``previews``, if given, receives a small JPEG
-    of every image that could be decoded (made by the workers from the pixels they decode anyway)."""
+    of every image that could be decoded (made by the workers from the pixels they decode anyway). ``on_outcome``,
+    if given, receives each file's outcome once it is final (with keep ``first`` and streaming, while the others
+    are still being fingerprinted). ``ordered`` says the sources already come in natural path order, so that an
+    iterator is streamed too, without being listed first."""
     started = dt.datetime.now(dt.timezone.utc)
     t0 = time.perf_counter()
     if total is None and hasattr(sources, "__len__"):
         total = len(sources)  # type: ignore[arg-type]
     stats: dict[str, float] = {}
-    if params.keep == "first" and isinstance(sources, Sequence):
+    if params.keep == "first" and (ordered or isinstance(sources, Sequence)):
         # Streaming: with the sources in keep order, each image is decided as soon as its fingerprint arrives,
         # while the workers go on fingerprinting, and an archived image's proof image is released at once.
-        ordered = sorted(sources, key=lambda item: natural_key(item[0]))
-        outcomes, t1 = _decide_streaming(ordered, params, workers, executor, progress, total, prior, stats,
-                                         previews)
+        in_order = sources if ordered else sorted(sources, key=lambda item: natural_key(item[0]))
+        outcomes, t1 = _decide_streaming(in_order, params, workers, executor, progress, total, prior, stats,
+                                         previews, on_outcome)
     else:
         results = list(_fingerprint_all(sources, params, workers, executor, progress, total, prior, previews))
         t1 = time.perf_counter()
@@ -69,6 +75,9 @@ def dedup(
         fresh = [r for r in results if r.path not in prior_paths]
         decisions = decide(fresh, params, prior=prior_fps, stats=stats)
         outcomes = [_outcome(r, decisions.get(r.path)) for r in fresh]
+        if on_outcome:
+            for outcome in outcomes:
+                on_outcome(outcome)
     t2 = time.perf_counter()
     outcomes.sort(key=lambda o: natural_key(o.path))
     return DedupResult(
@@ -103,7 +112,7 @@ def decide(
 
 
 def _decide_streaming(
-    ordered: Sequence[tuple[str, Source]],
+    ordered: Iterable[tuple[str, Source]],
     params: DedupParams,
     workers: int | None,
     executor: Executor | None,
@@ -112,6 +121,7 @@ def _decide_streaming(
     prior: Sequence[tuple[str, Source]],
     stats: dict[str, float],
     previews: PreviewSink | None,
+    on_outcome: OutcomeSink | None,
 ) -> tuple[list[FileOutcome], float]:
     import cv2
 
@@ -130,6 +140,8 @@ def _decide_streaming(
                 continue
             decision = grouper.decide(result) if isinstance(result, Fingerprint) else None
             outcomes.append(_outcome(result, decision))
+            if on_outcome:
+                on_outcome(outcomes[-1])
     finally:
         cv2.setNumThreads(threads)
     stats.update(grouper.stats())

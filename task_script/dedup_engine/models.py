@@ -62,6 +62,8 @@ class ManifestFile(_Model):
     path: RelativePath
     size_bytes: int | None = Field(default=None, ge=0)
     mtime_ns: int | None = None
+    sha256: str | None = Field(default=None, pattern="^[0-9a-f]{64}$",
+                               description="sha256 of the bytes; the task checks the data lake's copy against it")
     file: FilePointer | None = Field(default=None, description="data-lake pointer, on the platform")
 
     @field_validator("path")
@@ -156,6 +158,7 @@ class FileOutcome(_Model):
     destination: str | None = Field(default=None, description="planned path relative to the watched folder")
     file_key: str | None = None
     file_id: str | None = None
+    label_error: str | None = Field(default=None, description="platform: the label that could not be applied, and why")
 
 
 class Counts(_Model):
