@@ -490,6 +490,16 @@ def parse_transforms(text: str) -> tuple[str, ...]:
     return names
 
 
+def positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"workers must be a whole number of 1 or more, not {text!r}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _OneLineParser(prog="python -m local_runner.generator", description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path)
@@ -501,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cells", type=parse_cells, default=(1, 1), help="cells per frame: N or LOW-HIGH (1)")
     parser.add_argument("--transforms", type=parse_transforms, default=TRANSFORMS,
                         help=f"the copies' transforms, comma-separated, or all (default): {', '.join(TRANSFORMS)}")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (all cores)")
+    parser.add_argument("--workers", type=positive, default=os.cpu_count() or 1, help="processes (all cores)")
     parser.add_argument("--run", default="run-0001")
     parser.add_argument("--no-progress", action="store_true")
     try:
