@@ -420,7 +420,9 @@ def generate(out: Path, total_images: int, similar_images: int, *, seed: int = 0
 
 def _in_pool(run_dir: Path, settings: Settings, chunks: list[list[list[Planned]]], workers: int,
              bar: tqdm) -> list[tuple[int, str, dict, int]]:
-    context = multiprocessing.get_context("spawn" if sys.platform == "win32" else "forkserver")
+    # spawn, not the engine's forkserver: starting that server here would fix its preload and environment before
+    # the engine configures them (the demo generates, then decides in the same process); two imports are cheap.
+    context = multiprocessing.get_context("spawn")
     made: list[tuple[int, str, dict, int]] = []
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_single_threaded) as pool:
         futures: list[Future[list[tuple[int, str, dict, int]]]] = [
