@@ -47,8 +47,10 @@ def check_invariants(result: DedupResult, paths: list[str], params: DedupParams)
         elif outcome.proof == "near_duplicate":
             assert outcome.distance is not None and outcome.residual is not None
             assert outcome.residual <= params.max_residual
-            limit = params.max_distance if params.method == "hash" else params.max_mse
-            assert outcome.distance <= limit
+            if params.method == "hash":  # the two perceptual hashes' distance, whatever found the candidate
+                assert outcome.distance == (int(outcome.hash, 16) ^ int(kept.hash, 16)).bit_count()
+            else:
+                assert outcome.distance <= params.max_mse
     counts = result.counts
     assert counts.total == len(paths) == counts.unique + counts.duplicate + counts.error + counts.passthrough
 

@@ -10,8 +10,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from dedup_engine.decoding import decode
-from dedup_engine.models import DedupParams
-from dedup_engine.hashing import ALGORITHMS, centred_hash, hamming, hash_to_int, perceptual_hash
+from dedup_engine.hashing import ALGORITHMS, hamming, hash_to_int, perceptual_hash
 
 
 @pytest.mark.parametrize("algorithm", sorted(ALGORITHMS))
@@ -38,25 +37,6 @@ def test_int_form_keeps_distances() -> None:
     a = imagehash.hex_to_hash("8f373714acfcf4d0")
     b = imagehash.hex_to_hash("8f373714acfcf4d1")
     assert hamming(hash_to_int(a), hash_to_int(b)) == a - b == 1
-
-
-def test_centred_hash_brings_a_shifted_small_cell_closer(engine_data: Path, engine_truth: dict) -> None:
-    pairs = [
-        p for p in engine_truth["duplicate_pairs"]
-        if p["transform"] in ("shift_1to3px", "crop_1to3px") and p["modality"].startswith("ifc_")
-    ]
-    assert len(pairs) >= 2
-    for pair in pairs:
-        a = decode((engine_data / pair["original"]).read_bytes(), path="a", max_pixels=10**8).grey
-        b = decode((engine_data / pair["copy"]).read_bytes(), path="b", max_pixels=10**8).grey
-        raw = perceptual_hash(a, "phash", 8) - perceptual_hash(b, "phash", 8)
-        ca, cb = centred_hash(a, "phash", 8), centred_hash(b, "phash", 8)
-        assert ca is not None and cb is not None
-        assert ca - cb < raw and ca - cb <= DedupParams().max_distance, (pair, raw, ca - cb)
-
-
-def test_large_frames_have_no_centred_hash() -> None:
-    assert centred_hash(np.zeros((200, 200), np.uint8), "phash", 8) is None
 
 
 @settings(max_examples=200, deadline=None)

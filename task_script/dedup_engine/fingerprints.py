@@ -16,11 +16,11 @@ import numpy as np
 
 from .decoding import IMAGE_SUFFIXES, DecodedImage, decode, sniff_format
 from .errors import ImageError
-from .hashing import centred_hash, hash_to_int, perceptual_hash
+from .hashing import perceptual_hash
 from .models import DedupParams
 from .previews import preview_jpeg
 from .proof import ProofImage, prepare
-from .signatures import signature
+from .signatures import centred, signature
 
 ByteSource = Callable[[], bytes]
 Source = Union[bytes, ByteSource]
@@ -37,9 +37,10 @@ class Fingerprint:
     pixel_digest: str
     hash_hex: str
     hash_int: int
-    centred_int: int | None
+    centred_int: int | None  # hash method: the centred hash (see signatures.py)
     proof: ProofImage | None  # hash method only (the MSE method proves on the full pixels)
     signature: np.ndarray | None  # hash method only: ranks its hash candidates (see signatures.py)
+    centred_signature: np.ndarray | None
     sharpness: float  # variance of the Laplacian of the grey image
     mean: float  # mean of the canonical pixels, 8-bit scale (MSE bound)
     pixels: np.ndarray | None  # canonical pixels for the MSE method only: uint8, or float32 on the 8-bit scale
@@ -86,7 +87,8 @@ def _fingerprint_decoded(path: str, sha256: str, size: int, image: DecodedImage,
     grey = image.grey
     main_hash = perceptual_hash(grey, params.hash_algorithm, params.hash_size)
     hash_hex = str(main_hash)  # imagehash's hex, made once (it walks the bits in Python)
-    centred = centred_hash(grey, params.hash_algorithm, params.hash_size)
+    proof = prepare(grey, params.max_shift_px) if params.method == "hash" else None
+    centred_pair = centred(proof.pixels) if proof is not None else None
     pixels = _mse_pixels(image.pixels) if params.method == "mse" else None
     return Fingerprint(
         path=path,
@@ -98,9 +100,10 @@ def _fingerprint_decoded(path: str, sha256: str, size: int, image: DecodedImage,
         pixel_digest=_pixel_digest(image.pixels),
         hash_hex=hash_hex,
         hash_int=int(hash_hex, 16),
-        centred_int=hash_to_int(centred) if centred is not None else None,
-        proof=prepare(grey, params.max_shift_px) if params.method == "hash" else None,
+        centred_int=centred_pair[0] if centred_pair is not None else None,
+        proof=proof,
         signature=signature(grey) if params.method == "hash" else None,
+        centred_signature=centred_pair[1] if centred_pair is not None else None,
         sharpness=float(cv2.Laplacian(grey, cv2.CV_32F).var()) if params.keep == "sharpest" else 0.0,
         mean=float(pixels.mean(dtype=np.float64)) if pixels is not None else float(grey.mean()),
         pixels=pixels,

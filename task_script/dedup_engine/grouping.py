@@ -22,11 +22,13 @@ from .index import MultiIndexHash
 from .models import DedupParams, Proof as ProofKind
 from .mse import MseIndex
 from .proof import MIN_CONTENT, Prepared, ProofImage, fitted_rms, lower_bounds, prove
-from .signatures import SignatureTable
+from .signatures import NearestSignatures, SignatureTable
 
 UNPACKED_CACHE = 256  # kept proof images held unpacked (float32, 64 KB each at 128x128)
 MAX_PROOFS_PER_IMAGE = 8  # nearest candidates proven per image (both methods); a cap can only cost recall, never safety
-RANKED_CANDIDATES = 16  # hash candidates, nearest signatures first, that the lower bound looks at
+PROOF_BUDGET_PIXELS = MAX_PROOFS_PER_IMAGE * 128 * 128  # small proof images cost less: up to 4x the proofs
+SMALL_FRAME = 96  # frames up to this side also take the nearest signatures as candidates (see signatures.py)
+SMALL_FRAME_NEIGHBOURS = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,9 +68,11 @@ class Grouper:
         self._by_pixels: dict[str, int] = {}
         bits = params.hash_size * params.hash_size
         self._raw = MultiIndexHash(bits, params.max_distance)
-        self._centred = MultiIndexHash(bits, params.max_distance)
+        self._centred = MultiIndexHash(64, params.max_distance)
         self._mse = MseIndex()
         self._signatures = SignatureTable()
+        self._centred_signatures = SignatureTable()
+        self._small = NearestSignatures()
         self._unpacked_cache: dict[int, Prepared] = {}  # item -> proof image ready to prove, least recent first
         self.proofs_run = 0
         self.bound_rejections = 0  # candidates rejected by the proof's lower bound, without a proof
@@ -91,8 +95,11 @@ class Grouper:
             self._raw.add(item, fp.hash_int)
             if fp.signature is not None:
                 self._signatures.add(item, fp.signature)
-            if fp.centred_int is not None:
+                if max(fp.width, fp.height) <= SMALL_FRAME:
+                    self._small.add(item, fp.signature)
+            if fp.centred_int is not None and fp.centred_signature is not None:
                 self._centred.add(item, fp.centred_int)
+                self._centred_signatures.add(item, fp.centred_signature)
         elif fp.pixels is not None:
             self._mse.add(item, fp.pixels)
 
@@ -116,16 +123,22 @@ class Grouper:
         assert fp.proof is not None and fp.signature is not None, "hash method fingerprints carry a proof image"
         radius, threshold, shift = self.params.max_distance, self.params.max_residual, self.params.max_shift_px
         started = time.perf_counter()
-        hits = dict(self._raw.nearest(fp.hash_int, radius, None))
+        hits = {item: "hash" for item, _ in self._raw.nearest(fp.hash_int, radius, None)}  # item -> found by
         if fp.centred_int is not None:
-            for item, d in self._centred.nearest(fp.centred_int, radius, None):
-                hits[item] = min(d, hits.get(item, d))
+            for item, _ in self._centred.nearest(fp.centred_int, radius, None):
+                hits.setdefault(item, "centred hash")
+        if max(fp.width, fp.height) <= SMALL_FRAME:
+            for item in self._small.nearest(fp.signature, SMALL_FRAME_NEIGHBOURS):
+                hits.setdefault(item, "signature")
         if not hits:
             self.search_s += time.perf_counter() - started
             return Decision(fp.path, reason=f"kept: no kept image within hash distance {radius}")
+        allowed = min(4 * MAX_PROOFS_PER_IMAGE, max(MAX_PROOFS_PER_IMAGE, PROOF_BUDGET_PIXELS // fp.proof.data.size))
         items = np.fromiter(hits, np.int64, len(hits))
         closeness = self._signatures.distances(items, fp.signature)
-        ranked = items[np.lexsort((items, closeness))][:RANKED_CANDIDATES].tolist()
+        if fp.centred_signature is not None:  # a kept image without one has zeros there: at least distance 1
+            closeness = np.minimum(closeness, self._centred_signatures.distances(items, fp.centred_signature))
+        ranked = items[np.lexsort((items, closeness))][: 2 * allowed].tolist()
         searched = time.perf_counter()
         self.search_s += searched - started
         bounds = lower_bounds([self._proof(item) for item in ranked], fp.proof, max_shift_px=shift)
@@ -139,15 +152,17 @@ class Grouper:
                     if nearest is None or (not nearest[2] and bound < nearest[0]):
                         nearest = (float(bound), item, False)
                     continue
-                if proofs == MAX_PROOFS_PER_IMAGE:
+                if proofs == allowed:
                     break
                 proofs += 1
                 self.proofs_run += 1
                 candidate = candidate or fp.proof.prepared()
                 proof = prove(self._unpacked(item), candidate, max_residual=threshold, max_shift_px=shift)
                 if proof.passed:
-                    reason = f"hash distance {hits[item]} <= {radius}; {proof.reason}"
-                    return Decision(fp.path, self.kept[item].path, "near_duplicate", float(hits[item]),
+                    distance = (fp.hash_int ^ self.kept[item].hash_int).bit_count()
+                    found_by = "" if hits[item] == "hash" else f", a candidate by its {hits[item]}"
+                    reason = f"hash distance {distance}{found_by}; {proof.reason}"
+                    return Decision(fp.path, self.kept[item].path, "near_duplicate", float(distance),
                                     proof.residual, reason)
                 if nearest is None or not nearest[2] or proof.residual < nearest[0]:
                     nearest = (proof.residual, item, True)
@@ -158,7 +173,7 @@ class Grouper:
         kind = "residual" if proven else "residual at least (bound)"
         shown = "beyond registration" if not np.isfinite(value) else f"{value:.2f}"
         return Decision(fp.path, reason=f"kept: nearest kept {self.kept[item].path}: {kind} {shown} > {threshold:g} "
-                                        f"({len(hits)} within hash distance {radius})")
+                                        f"({len(hits)} candidates)")
 
     def _unpacked(self, item: int) -> Prepared:
         """A kept image's proof image ready for ``prove``; the most recently proven ones are held unpacked (a few

@@ -1,16 +1,13 @@
 """Perceptual hashes, computed by ``imagehash`` itself so that our hex is exactly what it prints.
 
-Besides the image's own hash, small frames also get a *centred* hash: the hash of the image translated so that
-its foreground's centroid sits at the centre. On a 40x40 flow-cytometry frame a 3 px shift moves the cell by 7 %
-of the frame and scrambles the plain hash (Hamming distance 14-32 of 64 on real data), while the centred hash of
-the shifted copy stays close. The centred hash only proposes candidates; the pixel proof decides.
+The candidate search also uses a *centred* hash and layout signatures of our own (signatures.py); the result's
+``hash`` is always this module's, equal to imagehash's.
 """
 
 from __future__ import annotations
 
 from typing import Callable
 
-import cv2
 import imagehash
 import numpy as np
 import scipy.fftpack
@@ -26,9 +23,6 @@ ALGORITHMS: dict[str, HashFunction] = {
     "ahash": imagehash.average_hash,  # mean threshold of a thumbnail (Krawetz, "Looks Like It")
     "whash": imagehash.whash,  # Haar wavelet low band (Petrov, imagehash)
 }
-
-# Frames up to this side get a centred hash too: larger frames barely notice a few pixels of shift.
-CENTRED_MAX_SIDE = 96
 
 
 def perceptual_hash(grey: np.ndarray, algorithm: str, hash_size: int) -> imagehash.ImageHash:
@@ -56,26 +50,6 @@ def _median(values: np.ndarray) -> float:
     if ordered.size % 2:
         return float(ordered[middle])
     return float((ordered[middle - 1] + ordered[middle]) / 2)
-
-
-def centred_hash(grey: np.ndarray, algorithm: str, hash_size: int) -> imagehash.ImageHash | None:
-    """The hash of the image re-centred on its foreground, or None for frames too large to need it."""
-    height, width = grey.shape
-    if max(height, width) > CENTRED_MAX_SIDE:
-        return None
-    values = grey.astype(np.float32)
-    median = float(np.median(values))
-    deviation = np.abs(values - median)
-    spread = float(np.median(deviation)) + 1e-3
-    weight = np.maximum(deviation - 3.0 * spread, 0.0)  # foreground only: background noise would pull to centre
-    total = float(weight.sum())
-    if total <= 0.0:
-        return perceptual_hash(grey, algorithm, hash_size)
-    cy = float((weight.sum(axis=1) * np.arange(height)).sum()) / total
-    cx = float((weight.sum(axis=0) * np.arange(width)).sum()) / total
-    shift = np.float32([[1, 0, (width - 1) / 2 - cx], [0, 1, (height - 1) / 2 - cy]])
-    moved = cv2.warpAffine(values, shift, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return perceptual_hash(np.clip(np.rint(moved), 0, 255).astype(np.uint8), algorithm, hash_size)
 
 
 def hash_to_int(value: imagehash.ImageHash) -> int:

@@ -106,8 +106,9 @@ class DedupParams(_Model):
     max_distance: int = Field(
         default=10,
         ge=0,
-        description="hash method: largest Hamming distance between the kept image's hash and the "
-        "candidate's hash once the candidate is registered (aligned) onto it",
+        description="hash method: Hamming radius of the candidate search, on the perceptual hash and on the "
+        "centred hash (small frames also take the nearest layout signatures); candidates only propose, the pixel "
+        "proof decides",
     )
     max_mse: float = Field(
         default=50.0,
@@ -149,7 +150,8 @@ class FileOutcome(_Model):
     hash: str | None = Field(default=None, description="hex of the perceptual hash, as imagehash prints it")
     duplicate_of: str | None = Field(default=None, description="path of the kept representative")
     distance: float | None = Field(
-        default=None, description="hash: Hamming distance after registration; mse: mean squared error"
+        default=None, description="hash: Hamming distance between the two files' perceptual hashes (their `hash`); "
+        "mse: mean squared error"
     )
     proof: Proof | None = None
     residual: float | None = Field(default=None, description="hash: aligned RMS residual of the pixel proof")

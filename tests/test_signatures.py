@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from hypothesis import example, given, settings, strategies as st
+
+from dedup_engine.decoding import decode
+from dedup_engine.hashing import hamming, hash_to_int, perceptual_hash
+from dedup_engine.models import DedupParams
+from dedup_engine.proof import prepare
+from dedup_engine.signatures import DIMENSIONS, NearestSignatures, SignatureTable, centred, signature
+from local_runner.generator import draw_frame, shift
+
+RADIUS = DedupParams().max_distance
+
+
+def _grey(path: Path) -> np.ndarray:
+    return decode(path.read_bytes(), path=path.name, max_pixels=10**8).grey
+
+
+def test_a_signature_ignores_gain_and_offset_and_is_unit_length(engine_data: Path) -> None:
+    grey = _grey(next(p for p in sorted(engine_data.iterdir()) if p.suffix == ".png"))
+    brighter = np.clip(np.rint(grey * 1.04 + 3), 0, 255).astype(np.uint8)
+    a, b = signature(grey), signature(brighter)
+    assert a.shape == (DIMENSIONS,) and abs(float(np.linalg.norm(a)) - 1.0) < 1e-4
+    assert float(((a - b) ** 2).sum()) < 0.01
+    assert not signature(np.full((40, 40), 7, np.uint8)).any()  # a flat frame has no layout
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), dy=st.floats(-4, 4), dx=st.floats(-4, 4), cells=st.integers(1, 3))
+@example(seed=622, dy=2.0, dx=0.0, cells=1)  # the centred hash alone is 16 bits off here
+def test_one_of_the_two_hashes_finds_a_shifted_copy(seed: int, dy: float, dx: float, cells: int) -> None:
+    """A shifted copy of a CytPix-like frame, whatever the shift's size or fraction, is within the search radius
+    of its original by the perceptual hash or by the centred hash (each alone misses a few per cent)."""
+    frame = draw_frame(np.random.default_rng(seed), (248, 248), cells)
+    moved = shift(frame, dy, dx)
+    a, b = centred(prepare(frame).pixels), centred(prepare(moved).pixels)
+    assert a is not None and b is not None
+    plain = hamming(hash_to_int(perceptual_hash(frame, "phash", 8)), hash_to_int(perceptual_hash(moved, "phash", 8)))
+    assert min(plain, hamming(a[0], b[0])) <= RADIUS, (plain, hamming(a[0], b[0]))
+
+
+def test_the_centred_hash_stays_close_under_a_crop(engine_data: Path, engine_truth: dict) -> None:
+    pairs = [p for p in engine_truth["duplicate_pairs"] if p["transform"] in ("shift_1to3px", "crop_1to3px")]
+    assert len(pairs) >= 2
+    closer = 0
+    for pair in pairs:
+        a, b = _grey(engine_data / pair["original"]), _grey(engine_data / pair["copy"])
+        ca, cb = centred(prepare(a).pixels), centred(prepare(b).pixels)
+        assert ca is not None and cb is not None
+        closer += hamming(ca[0], cb[0]) <= RADIUS
+    assert closer >= len(pairs) - 1, (closer, len(pairs))
+
+
+def test_a_frame_without_foreground_has_no_centred_hash() -> None:
+    assert centred(np.full((124, 124), 90, np.uint8)) is None
+
+
+def test_signatures_rank_the_original_of_each_labelled_copy_first(engine_data: Path, engine_truth: dict) -> None:
+    """Among every other image of the test set, the one a copy was made from has the nearest signature (or the
+    nearest centred signature): what lets the proof see the original first among look-alikes."""
+    paths = sorted(p for p in engine_data.iterdir() if p.suffix in (".png", ".bmp"))
+    table, centred_table = SignatureTable(), SignatureTable()
+    for item, path in enumerate(paths):
+        grey = _grey(path)
+        table.add(item, signature(grey))
+        found = centred(prepare(grey).pixels)
+        centred_table.add(item, found[1] if found else np.zeros(DIMENSIONS, np.float32))
+    index = {path.name: item for item, path in enumerate(paths)}
+    firsts = total = 0
+    for pair in engine_truth["duplicate_pairs"]:
+        if pair["transform"] == "exact_copy":
+            continue
+        copy, original = index[pair["copy"]], index[pair["original"]]
+        others = np.array([i for i in range(len(paths)) if i != copy])
+        grey = _grey(engine_data / pair["copy"])
+        found = centred(prepare(grey).pixels)
+        closeness = table.distances(others, signature(grey))
+        if found is not None:
+            closeness = np.minimum(closeness, centred_table.distances(others, found[1]))
+        firsts += int(others[int(np.argmin(closeness))] == original)
+        total += 1
+    assert total >= 10 and firsts >= 0.9 * total, (firsts, total)
+
+
+def test_the_nearest_signatures_match_a_brute_force_search() -> None:
+    rng = np.random.default_rng(5)
+    values = rng.normal(size=(300, DIMENSIONS)).astype(np.float32)
+    values /= np.linalg.norm(values, axis=1, keepdims=True)
+    index = NearestSignatures()
+    assert index.nearest(values[0], 5) == []
+    for item, value in enumerate(values):
+        index.add(1000 + item, value)
+    agree = 0
+    for query in values[:50] + rng.normal(scale=0.05, size=(50, DIMENSIONS)).astype(np.float32):
+        exact = 1000 + np.argsort(((values - query) ** 2).sum(axis=1))[:8]
+        agree += len(set(index.nearest(query, 8)) & set(exact.tolist()))
+    assert agree >= 0.95 * 50 * 8  # approximate, but nearly always exact at this size
