@@ -19,11 +19,10 @@ from itertools import islice
 from typing import Callable, Iterable, Iterator, Sequence
 
 from .fingerprints import Failure, Fingerprint, Source, fingerprint
-from .grouping import Decision, Grouper, keep_order, natural_key
+from .grouping import Decision, Grouper, PreviewSink, keep_order, natural_key
 from .models import Counts, DedupParams, DedupResult, FileOutcome
 
 Progress = Callable[[int, "int | None"], None]  # (done, total or None when unknown)
-PreviewSink = Callable[[str, bytes], None]  # (path, JPEG bytes)
 OutcomeSink = Callable[[FileOutcome], None]  # called once per input file, as soon as its outcome is final
 CHUNK = 8
 IN_FLIGHT_PER_WORKER = 3
@@ -52,7 +51,8 @@ def dedup(
 ) -> DedupResult:
     """Deduplicate one run. ``prior`` are images kept by an earlier pass over the same run: they stay kept and
     only serve as representatives; they get no outcome of their own. ``previews``, if given, receives a small JPEG
-    of every image that could be decoded (made by the workers from the pixels they decode anyway). ``on_outcome``,
+    of the images in a group (hash method: from their proof images, only for a group's images; mse method: of every
+    image that could be decoded, made by the workers from the pixels they decode anyway). ``on_outcome``,
     if given, receives each file's outcome once it is final (with keep ``first`` and streaming, while the others
     are still being fingerprinted). ``ordered`` says the sources already come in natural path order, so that an
     iterator is streamed too, without being listed first."""
@@ -73,7 +73,8 @@ def dedup(
         prior_paths = {path for path, _ in prior}
         prior_fps = [r for r in results if isinstance(r, Fingerprint) and r.path in prior_paths]
         fresh = [r for r in results if r.path not in prior_paths]
-        decisions = decide(fresh, params, prior=prior_fps, stats=stats)
+        decisions = decide(fresh, params, prior=prior_fps, stats=stats,
+                           previews=previews if params.method == "hash" else None)
         outcomes = [_outcome(r, decisions.get(r.path)) for r in fresh]
         if on_outcome:
             for outcome in outcomes:
@@ -97,11 +98,12 @@ def dedup(
 
 def decide(
     results: Sequence[Fingerprint | Failure], params: DedupParams, *, prior: Sequence[Fingerprint] = (),
-    stats: dict[str, float] | None = None,
+    stats: dict[str, float] | None = None, previews: PreviewSink | None = None,
 ) -> dict[str, Decision]:
     """Decisions for every fingerprinted image (failures get none): the pure core, no processes, no I/O.
-    ``stats``, if given, receives the seconds spent searching candidates and proving them, and the proofs run."""
-    grouper = Grouper(params)
+    ``stats``, if given, receives the seconds spent searching candidates and proving them, and the proofs run;
+    ``previews``, thumbnails of the images that end up in a group (hash method)."""
+    grouper = Grouper(params, previews)
     for fp in keep_order(prior, "first"):
         grouper.keep(fp)
     images = [r for r in results if isinstance(r, Fingerprint)]
@@ -125,7 +127,7 @@ def _decide_streaming(
 ) -> tuple[list[FileOutcome], float]:
     import cv2
 
-    grouper = Grouper(params)
+    grouper = Grouper(params, previews if params.method == "hash" else None)
     prior_paths = {path for path, _ in prior}
     prior_sorted = sorted(prior, key=lambda item: natural_key(item[0]))
     outcomes: list[FileOutcome] = []
@@ -158,7 +160,9 @@ def _fingerprint_all(
     prior: Sequence[tuple[str, Source]],
     previews: PreviewSink | None = None,
 ) -> Iterator[Fingerprint | Failure]:
-    for result in _fingerprint_each(items, params, workers, executor, progress, total, prior, previews is not None):
+    # the MSE method's workers make every image's thumbnail; the hash method's grouper makes its groups' own
+    in_workers = previews is not None and params.method == "mse"
+    for result in _fingerprint_each(items, params, workers, executor, progress, total, prior, in_workers):
         if previews is not None and isinstance(result, Fingerprint) and result.preview is not None:
             previews(result.path, result.preview)
             result = dataclasses.replace(result, preview=None)  # the sink has it; a kept fingerprint stays small

@@ -12,7 +12,7 @@ import dataclasses
 import re
 import time
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -22,8 +22,10 @@ from .index import MultiIndexHash
 from .models import DedupParams, Proof as ProofKind
 from .mse import MseIndex
 from .proof import MIN_CONTENT, Prepared, ProofImage, fitted_rms, lower_bounds, prove
+from .previews import preview_jpeg
 from .signatures import NearestSignatures, SignatureTable
 
+PreviewSink = Callable[[str, bytes], None]  # (path, JPEG bytes)
 UNPACKED_CACHE = 256  # kept proof images held unpacked (float32, 64 KB each at 128x128)
 MAX_PROOFS_PER_IMAGE = 8  # nearest candidates proven per image (both methods); a cap can only cost recall, never safety
 PROOF_BUDGET_PIXELS = MAX_PROOFS_PER_IMAGE * 128 * 128  # small proof images cost less: up to 4x the proofs
@@ -61,8 +63,10 @@ def keep_order(fingerprints: Sequence[Fingerprint], rule: str) -> list[Fingerpri
 class Grouper:
     """Stateful over one run: feed images in keep order; ``prior`` images are kept without question."""
 
-    def __init__(self, params: DedupParams) -> None:
+    def __init__(self, params: DedupParams, previews: PreviewSink | None = None) -> None:
         self.params = params
+        self._previews = previews  # thumbnails of the images in a group, made from their proof images
+        self._previewed: set[int] = set()
         self.kept: list[Fingerprint] = []
         self._by_sha: dict[str, int] = {}
         self._by_pixels: dict[str, int] = {}
@@ -86,9 +90,8 @@ class Grouper:
 
     def keep(self, fp: Fingerprint) -> None:
         item = len(self.kept)
-        if fp.proof is not None:
-            fp = dataclasses.replace(fp, proof=fp.proof.as_kept())
-        self.kept.append(fp)
+        self.kept.append(dataclasses.replace(  # the signatures live in their tables; the proof image packed
+            fp, proof=fp.proof.as_kept() if fp.proof is not None else None, signature=None, centred_signature=None))
         self._by_sha.setdefault(fp.sha256, item)
         self._by_pixels.setdefault(fp.pixel_digest, item)
         if self.params.method == "hash":
@@ -107,9 +110,11 @@ class Grouper:
         """Archive ``fp`` as a proven copy of a kept image, or keep it."""
         item = self._by_sha.get(fp.sha256)
         if item is not None:
+            self._preview(fp, item)
             return Decision(fp.path, self.kept[item].path, "identical_bytes", 0.0, 0.0, "identical bytes (sha256)")
         item = self._by_pixels.get(fp.pixel_digest)
         if item is not None:
+            self._preview(fp, item)
             return Decision(fp.path, self.kept[item].path, "identical_pixels", 0.0, 0.0, "identical decoded pixels")
         found = self._near_hash(fp) if self.params.method == "hash" else self._near_mse(fp)
         if found is None or found.duplicate_of is None:
@@ -162,6 +167,7 @@ class Grouper:
                     distance = (fp.hash_int ^ self.kept[item].hash_int).bit_count()
                     found_by = "" if hits[item] == "hash" else f", a candidate by its {hits[item]}"
                     reason = f"hash distance {distance}{found_by}; {proof.reason}"
+                    self._preview(fp, item)
                     return Decision(fp.path, self.kept[item].path, "near_duplicate", float(distance),
                                     proof.residual, reason)
                 if nearest is None or not nearest[2] or proof.residual < nearest[0]:
@@ -174,6 +180,17 @@ class Grouper:
         shown = "beyond registration" if not np.isfinite(value) else f"{value:.2f}"
         return Decision(fp.path, reason=f"kept: nearest kept {self.kept[item].path}: {kind} {shown} > {threshold:g} "
                                         f"({len(hits)} candidates)")
+
+    def _preview(self, fp: Fingerprint, item: int) -> None:
+        """Thumbnails of an archived image and, the first time, of its kept image: only a group's images are shown,
+        so only they are made (from the proof images, a whole-factor reduction of at most 128 pixels a side)."""
+        if self._previews is None or fp.proof is None:
+            return
+        self._previews(fp.path, preview_jpeg(fp.proof.pixels))
+        kept = self.kept[item]
+        if item not in self._previewed and kept.proof is not None:
+            self._previewed.add(item)
+            self._previews(kept.path, preview_jpeg(kept.proof.pixels))
 
     def _unpacked(self, item: int) -> Prepared:
         """A kept image's proof image ready for ``prove``; the most recently proven ones are held unpacked (a few
