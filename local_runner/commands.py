@@ -27,6 +27,8 @@ from .runs import discover_runs, list_run_files
 from .settle import settled_by_age
 
 from .exits import EXIT_OK, EXIT_RUN_FAILED, exit_for
+from .usage import UsageParser, add_run_selection, check_run_selection, non_negative_int, positive_int
+
 log = logging.getLogger("local_runner.commands")
 
 
@@ -116,14 +118,13 @@ def _line_from_state(run: str, state) -> RunStatusLine:  # type: ignore[no-untyp
 
 
 def status_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local_runner status",
-                                     description="List the runs of a drop zone: processed, pending, failed.")
+    parser = UsageParser(prog="python -m local_runner status",
+                         description="List the runs of a drop zone: processed, pending, failed.")
     _layout_args(parser)
-    parser.add_argument("--run-depth", type=int, default=1)
-    parser.add_argument("--include", action="append", default=[], metavar="GLOB")
-    parser.add_argument("--settle-seconds", type=float, default=30.0)
+    add_run_selection(parser)
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     args = parser.parse_args(argv)
+    check_run_selection(parser, args.run_depth, args.include)
     layout = _layout(args)
     lines = collect_status(layout, depth=args.run_depth, include=args.include, settle_seconds=args.settle_seconds)
     if args.json:
@@ -224,13 +225,14 @@ def restore(layout: Layout, run: str, paths: Sequence[str] = (), *, dry_run: boo
 
 
 def restore_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = UsageParser(
         prog="python -m local_runner restore",
         description="Bring archived files of a run back to the run folder, byte for byte, through the journal. "
         "Restored files are not decided again. Restoring twice is harmless.")
     _layout_args(parser)
     parser.add_argument("run", help="the run's name as `status` prints it, e.g. run-12 or ProjA/run-12")
-    parser.add_argument("paths", nargs="*", help="run-relative paths of archived files (default: all of them)")
+    parser.add_argument("paths", nargs="*", default=[], metavar="PATH",
+                        help="run-relative paths of archived files (optional; default: all of the run's)")
     parser.add_argument("--dry-run", action="store_true", help="say what would be restored; move nothing")
     args = parser.parse_args(argv)
     layout = _layout(args)
@@ -263,15 +265,18 @@ def restore_main(argv: list[str]) -> int:
 
 
 def demo_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = UsageParser(
         prog="python -m local_runner demo",
         description="The whole drop zone on this machine: a generated CytPix-like run, a local S3 (moto server on "
         "127.0.0.1), one pass of the runner with upload, and what happened.")
     parser.add_argument("--dir", type=Path, help="where to create the drop zone (default: a new temporary folder)")
-    parser.add_argument("--total-images", type=int, default=1000)
-    parser.add_argument("--similar-images", type=int, default=300)
+    parser.add_argument("--total-images", type=positive_int, default=1000)
+    parser.add_argument("--similar-images", type=non_negative_int, default=300,
+                        help="how many of the images are near-duplicates: fewer than --total-images")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.similar_images >= args.total_images:  # checked before anything is created: no empty folder is left
+        parser.error(f"--similar-images {args.similar_images} must be fewer than --total-images {args.total_images}")
     from . import cli, generator
     from .s3_server import LocalS3
 

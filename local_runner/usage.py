@@ -1,0 +1,71 @@
+"""Command-line parsing that ends a usage error with one line and exit code 2, and the value checks it needs.
+
+argparse prints the whole usage block before its error; a scheduled task's log then holds a dozen lines for one
+mistake. ``UsageParser`` prints ``prog: what is wrong (see --help)`` and exits 2. The type functions refuse a value
+with a sentence saying what is allowed, which argparse puts in that one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import NoReturn, Sequence
+
+from .exits import EXIT_USAGE
+
+
+class UsageParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see --help)\n")
+
+
+def non_negative_float(text: str) -> float:
+    value = _number(text, float)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is negative: give 0 or more seconds")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = _number(text, float)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be more than 0")
+    return value
+
+
+def positive_int(text: str) -> int:
+    value = _number(text, int)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = _number(text, int)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} must be 0 or more")
+    return value
+
+
+def _number(text: str, kind: type[int] | type[float]) -> int | float:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+    if value != value:  # NaN
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number")
+    return value
+
+
+def add_run_selection(parser: argparse.ArgumentParser) -> None:
+    """--run-depth, --include and --settle-seconds, shared by the runner and ``status``."""
+    parser.add_argument("--run-depth", type=int, choices=(1, 2), default=1,
+                        help="run folders are W/<run> (1) or W/<project>/<run> (2, production)")
+    parser.add_argument("--include", action="append", default=[], metavar="GLOB",
+                        help="only project folders matching GLOB (needs --run-depth 2); repeatable")
+    parser.add_argument("--settle-seconds", type=non_negative_float, default=30.0,
+                        help="quiet time before a run counts as written (30)")
+
+
+def check_run_selection(parser: argparse.ArgumentParser, depth: int, include: Sequence[str]) -> None:
+    if include and depth < 2:
+        parser.error("--include filters project folders, which exist only with --run-depth 2")
