@@ -25,9 +25,9 @@ from pydantic import ValidationError
 
 from . import logs
 from .exits import EXIT_INTERRUPTED, EXIT_USAGE, exit_for
-from .layout import Layout
-from .usage import (UsageParser, add_run_selection, check_run_selection, non_negative_int, positive_float,
-                    positive_int)
+from .outputs import layout_for
+from .usage import (UsageParser, add_output_names, add_run_selection, check_run_selection, non_negative_int,
+                    positive_float, positive_int)
 
 COMMANDS = ("status", "restore", "demo")
 log = logging.getLogger("local_runner.cli")
@@ -68,9 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--polling", action="store_true", help="poll instead of native events (network shares)")
     watch.add_argument("--poll-interval", type=positive_float, default=5.0)
     out = parser.add_argument_group("output folders (inside W)")
-    out.add_argument("--unique-dir", default="unique")
-    out.add_argument("--archive-dir", default="archive")
-    out.add_argument("--records-dir", default=".dedup")
+    add_output_names(out)
+    out.add_argument("--confirm-new-folders", action="store_true",
+                     help="switch W to output folder names other than the remembered ones")
     up = parser.add_argument_group("upload (what the File Log Agent does, for setups without one)")
     up.add_argument("--upload-to", metavar="s3://BUCKET/PREFIX", help="upload unique files and result.json")
     up.add_argument("--s3-endpoint-url", help="S3-compatible endpoint (MinIO, a local moto server)")
@@ -115,8 +115,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         params = params_from(args)
         root = check_watch_dir(args.watch_dir)
-        layout = Layout(root, args.unique_dir, args.archive_dir, args.records_dir)
-        log_file = args.log_file or root / args.records_dir / "logs" / "local_runner.log"
+        layout = layout_for(root, args.unique_dir, args.archive_dir, args.records_dir,
+                            confirm=args.confirm_new_folders, remember=True)
+        log_file = args.log_file or root / layout.records_dir / "logs" / "local_runner.log"
         handlers = logs.configure(args.log_level, log_file)
         from .service import Service
 

@@ -27,7 +27,8 @@ from .runs import discover_runs, list_run_files
 from .settle import settled_by_age
 
 from .exits import EXIT_OK, EXIT_RUN_FAILED, exit_for
-from .usage import UsageParser, add_run_selection, check_run_selection, non_negative_int, positive_int
+from .outputs import layout_for
+from .usage import UsageParser, add_output_names, add_run_selection, check_run_selection, non_negative_int, positive_int
 
 log = logging.getLogger("local_runner.commands")
 
@@ -44,15 +45,13 @@ def run(command: str, argv: Sequence[str]) -> int:
 
 def _layout_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("watch_dir", type=Path, help="the drop zone, e.g. F:\\Imaging")
-    parser.add_argument("--unique-dir", default="unique")
-    parser.add_argument("--archive-dir", default="archive")
-    parser.add_argument("--records-dir", default=".dedup")
+    add_output_names(parser)
 
 
 def _layout(args: argparse.Namespace) -> Layout:
     from .cli import check_watch_dir
 
-    return Layout(check_watch_dir(args.watch_dir), args.unique_dir, args.archive_dir, args.records_dir)
+    return layout_for(check_watch_dir(args.watch_dir), args.unique_dir, args.archive_dir, args.records_dir)
 
 
 # --- status ----------------------------------------------------------------------------------------------------

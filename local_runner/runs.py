@@ -70,7 +70,7 @@ def discover_runs(
                 if include and not any(fnmatch.fnmatch("/".join(rel), g) for g in include):
                     continue
                 walk(Path(entry.path), rel)
-            elif _holds_a_file(Path(entry.path)):
+            elif holds_a_file(Path(entry.path)):
                 found.append(RunRef("/".join(rel), Path(entry.path)))
 
     walk(root, ())
@@ -127,7 +127,7 @@ def _is_junction(entry: os.DirEntry) -> bool:
     return bool(is_junction and is_junction())
 
 
-def _holds_a_file(folder: Path) -> bool:
+def holds_a_file(folder: Path) -> bool:
     stack = [folder]
     while stack:
         try:

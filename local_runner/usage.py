@@ -56,6 +56,13 @@ def _number(text: str, kind: type[int] | type[float]) -> int | float:
     return value
 
 
+def add_output_names(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """--unique-dir, --archive-dir, --records-dir: default None, i.e. the names W remembers (outputs.py)."""
+    for option, default in (("--unique-dir", "unique"), ("--archive-dir", "archive"), ("--records-dir", ".dedup")):
+        parser.add_argument(option, default=None, metavar="NAME",
+                            help=f"a folder name inside W (default: the one W uses, first {default})")
+
+
 def add_run_selection(parser: argparse.ArgumentParser) -> None:
     """--run-depth, --include and --settle-seconds, shared by the runner and ``status``."""
     parser.add_argument("--run-depth", type=int, choices=(1, 2), default=1,
