@@ -6,7 +6,7 @@
     python -m local_runner restore F:\\Imaging RUN [PATH ...]
     python -m local_runner demo                          a generated drop zone, a local S3, one pass
 
-Exit codes: 0 done, 1 a run failed, 2 usage error, 130 interrupted. Only our own errors (DedupError) are caught
+Exit codes: 0 done, 1 a run failed, 2 usage error, 3 an upload failed (--once), 130 interrupted. Only our own errors (DedupError) are caught
 and printed as one line ``Type: message``; anything else is a bug and shows its traceback.
 """
 
