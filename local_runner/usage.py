@@ -8,7 +8,7 @@ with a sentence saying what is allowed, which argparse puts in that one line.
 from __future__ import annotations
 
 import argparse
-from typing import NoReturn, Sequence
+from typing import Any, Callable, NoReturn, Sequence
 
 from .exits import EXIT_USAGE
 
@@ -18,32 +18,20 @@ class UsageParser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: {message} (see --help)\n")
 
 
-def non_negative_float(text: str) -> float:
-    value = _number(text, float)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} is negative: give 0 or more seconds")
-    return value
+def _checked(kind: type[int] | type[float], ok: Callable[[float], bool], what: str) -> Callable[[str], Any]:
+    """An argparse type: ``text`` as ``kind``, refused with ``text what`` unless ``ok``."""
+    def parse(text: str) -> int | float:
+        value = _number(text, kind)
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"{text} {what}")
+        return value
+    return parse
 
 
-def positive_float(text: str) -> float:
-    value = _number(text, float)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} must be more than 0")
-    return value
-
-
-def positive_int(text: str) -> int:
-    value = _number(text, int)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    value = _number(text, int)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} must be 0 or more")
-    return value
+non_negative_float = _checked(float, lambda v: v >= 0, "is negative: give 0 or more")
+positive_float = _checked(float, lambda v: v > 0, "must be more than 0")
+positive_int = _checked(int, lambda v: v >= 1, "must be at least 1")
+non_negative_int = _checked(int, lambda v: v >= 0, "must be 0 or more")
 
 
 def _number(text: str, kind: type[int] | type[float]) -> int | float:
