@@ -1,6 +1,9 @@
 """Accuracy on a labelled set (realdup-dev layout: images/..., truth.json): false merges, lost images, recall.
 
-    python bench/evaluate_realdup.py ../shared/data/realdup-dev [--max-distance 10] [--max-residual 0.75] ...
+    python bench/evaluate_realdup.py [ROOT] [--max-distance 10] [--max-residual 0.75] ...
+
+ROOT defaults to the set shipped with the repository, bench/data/realdup-dev (its SOURCES.md gives the provenance
+and licence of every source image).
 
 The whole set is one dedup scope. A *false merge* is a file archived as a copy of a file of another group; a
 *lost* image is a group (a distinct real image) with no kept file at all. Recall counts each labelled copy whose
@@ -17,6 +20,8 @@ import time
 from pathlib import Path
 
 from dedup_engine import DedupParams, DedupResult, dedup
+
+DEFAULT_SET = Path(__file__).resolve().parent / "data" / "realdup-dev"
 
 
 def load(root: Path) -> tuple[dict, list[tuple[str, bytes]]]:
@@ -64,7 +69,8 @@ def score(truth: dict, result: DedupResult) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("root", type=Path)
+    parser.add_argument("root", type=Path, nargs="?", default=DEFAULT_SET,
+                        help="a labelled set (images/..., truth.json); default: the shipped bench/data/realdup-dev")
     parser.add_argument("--method", default="hash")
     parser.add_argument("--hash-algorithm", default="phash")
     parser.add_argument("--hash-size", type=int, default=8)

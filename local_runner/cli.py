@@ -6,7 +6,7 @@
     python -m local_runner restore F:\\Imaging RUN [PATH ...]
     python -m local_runner demo                          a generated drop zone, a local S3, one pass
 
-Exit codes: 0 done, 1 a run failed, 2 usage error, 130 interrupted. Only our own errors (DedupError) are caught
+Exit codes: 0 done, 1 a run failed, 2 usage error, 3 an upload failed (--once), 130 interrupted. Only our own errors (DedupError) are caught
 and printed as one line ``Type: message``; anything else is a bug and shows its traceback.
 """
 
@@ -24,19 +24,21 @@ from dedup_engine.errors import InputError
 from pydantic import ValidationError
 
 from . import logs
-from .layout import Layout
-
 from .exits import EXIT_INTERRUPTED, EXIT_USAGE, exit_for
+from .outputs import layout_for, records_name_for_log
+from .usage import (UsageParser, add_output_names, add_run_selection, check_run_selection, non_negative_int,
+                    positive_float, positive_int)
+
 COMMANDS = ("status", "restore", "demo")
 log = logging.getLogger("local_runner.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = UsageParser(
         prog="python -m local_runner",
         description="Watch an instrument drop zone; move unique images to unique/ and proven duplicates to archive/.",
         epilog="Other commands: status W | restore W RUN [PATH ...] | demo. Exit codes: 0 done, 1 a run failed, "
-        "2 usage error, 130 interrupted.",
+        "2 usage error, 3 an upload failed, 130 interrupted.",
     )
     parser.add_argument("watch_dir", type=Path, help="the drop zone, e.g. F:\\Imaging")
     mode = parser.add_argument_group("mode")
@@ -48,29 +50,31 @@ def build_parser() -> argparse.ArgumentParser:
                         help="hash: perceptual hash + pixel proof (default); mse (alias opencv): pixel MSE, same shape "
                              "(slower, and it holds every kept image: for large runs use hash)")
     engine.add_argument("--hash-algorithm", choices=["phash", "dhash", "ahash", "whash"], default=defaults.hash_algorithm)
-    engine.add_argument("--hash-size", type=int, default=defaults.hash_size)
-    engine.add_argument("--max-distance", type=int, default=defaults.max_distance, help="Hamming threshold (hash)")
+    engine.add_argument("--hash-size", type=int, default=defaults.hash_size, help="hash side, 4 to 32 (8: 64 bits)")
+    engine.add_argument("--max-distance", type=non_negative_int, default=defaults.max_distance,
+                        help="Hamming threshold (hash)")
     engine.add_argument("--max-mse", type=float, default=defaults.max_mse, help="MSE threshold (mse)")
     engine.add_argument("--max-residual", type=float, default=defaults.max_residual,
                         help="pixel proof threshold, grey levels (both methods)")
+    engine.add_argument("--max-shift-px", type=non_negative_int, default=defaults.max_shift_px,
+                        help=f"largest shift or crop the pixel proof searches, 0 to 16 px ({defaults.max_shift_px})")
+    engine.add_argument("--max-pixels", type=positive_int, default=defaults.max_pixels,
+                        help=f"images with more pixels are refused before decoding ({defaults.max_pixels:,})")
     engine.add_argument("--keep", choices=["first", "largest", "sharpest"], default=defaults.keep,
                         help="which image of a group stays: first in acquisition order, largest, sharpest")
-    engine.add_argument("--workers", type=int, default=None, help=f"processes (default: all cores, here {default_workers()})")
+    engine.add_argument("--workers", type=positive_int, default=None, help=f"processes (default: all cores, here {default_workers()})")
     watch = parser.add_argument_group("watching")
-    watch.add_argument("--settle-seconds", type=float, default=30.0, help="quiet time before a run counts as written (30)")
+    add_run_selection(watch)
     watch.add_argument("--polling", action="store_true", help="poll instead of native events (network shares)")
-    watch.add_argument("--poll-interval", type=float, default=5.0)
-    watch.add_argument("--run-depth", type=int, default=1, help="run folders are this deep under W (production: 2)")
-    watch.add_argument("--include", action="append", default=[], metavar="GLOB",
-                       help="only project folders matching GLOB (with --run-depth 2); repeatable")
+    watch.add_argument("--poll-interval", type=positive_float, default=5.0)
     out = parser.add_argument_group("output folders (inside W)")
-    out.add_argument("--unique-dir", default="unique")
-    out.add_argument("--archive-dir", default="archive")
-    out.add_argument("--records-dir", default=".dedup")
+    add_output_names(out)
+    out.add_argument("--confirm-new-folders", action="store_true",
+                     help="switch W to output folder names other than the remembered ones")
     up = parser.add_argument_group("upload (what the File Log Agent does, for setups without one)")
     up.add_argument("--upload-to", metavar="s3://BUCKET/PREFIX", help="upload unique files and result.json")
     up.add_argument("--s3-endpoint-url", help="S3-compatible endpoint (MinIO, a local moto server)")
-    up.add_argument("--s3-max-attempts", type=int, default=6,
+    up.add_argument("--s3-max-attempts", type=positive_int, default=6,
                     help="attempts per request, botocore standard retry mode (6); failures are retried next pass")
     people = parser.add_argument_group("logs")
     people.add_argument("--log-file", type=Path, help="rotating log file (default: W/<records-dir>/logs/local_runner.log)")
@@ -82,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
 def params_from(args: argparse.Namespace) -> DedupParams:
     return DedupParams(method=args.method, hash_algorithm=args.hash_algorithm, hash_size=args.hash_size,
                        max_distance=args.max_distance, max_mse=args.max_mse, max_residual=args.max_residual,
-                       keep=args.keep)
+                       max_shift_px=args.max_shift_px, keep=args.keep, max_pixels=args.max_pixels)
 
 
 def check_watch_dir(path: Path) -> Path:
@@ -103,24 +107,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return commands.run(args_list[0], args_list[1:])
     parser = build_parser()
     try:
-        args = logs.parse_args_logged(parser, args_list)  # a usage error also goes to the log file
+        # a usage error also goes to the log file (a scheduled task has no console)
+        args = logs.parse_args_logged(parser, args_list,
+                                      check=lambda parsed: check_run_selection(parser, parsed.run_depth, parsed.include))
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return int(exc.code or 0)
     handlers: list[logging.Handler] = []
     try:  # the log file first: a task has no console, so a start-up error must be in the log
-        handlers = logs.configure_at_start(args.log_level, args.log_file, args.watch_dir, args.records_dir)
-        if args.workers is not None and args.workers < 1:
-            raise InputError("--workers must be at least 1")
+        records = records_name_for_log(args.watch_dir, args.records_dir)
+        handlers = logs.configure_at_start(args.log_level, args.log_file, args.watch_dir, records)
         params = params_from(args)
         root = check_watch_dir(args.watch_dir)
-        layout = Layout(root, args.unique_dir, args.archive_dir, args.records_dir)
+        layout = layout_for(root, args.unique_dir, args.archive_dir, args.records_dir,
+                            confirm=args.confirm_new_folders, remember=True)
         from .service import Service
 
         service = Service.from_args(layout, params, args)
         return service.run_once() if args.once else service.run_forever()
     except ValidationError as exc:
         first = exc.errors()[0]
-        message = f"InputError: invalid {'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+        option = "--" + "-".join(str(p) for p in first["loc"]).replace("_", "-")
+        message = f"InputError: invalid {option}: {first['msg']}"
         log.error("exit 2: %s", message, extra=logs.FILE_ONLY)
         print(message, file=sys.stderr)
         return EXIT_USAGE

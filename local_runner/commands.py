@@ -13,6 +13,7 @@ import json
 import logging
 import sys
 import tempfile
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Sequence
@@ -23,10 +24,13 @@ from dedup_engine.errors import InputError
 from . import logs
 from .layout import Layout
 from .records import RunRecords, recorded_runs
-from .runs import discover_runs, list_run_files
+from .runs import discover_runs, list_run_files, with_known_runs
 from .settle import settled_by_age
 
 from .exits import EXIT_OK, EXIT_RUN_FAILED, exit_for
+from .outputs import layout_for
+from .usage import UsageParser, add_output_names, add_run_selection, check_run_selection, non_negative_int, positive_int
+
 log = logging.getLogger("local_runner.commands")
 
 
@@ -42,15 +46,13 @@ def run(command: str, argv: Sequence[str]) -> int:
 
 def _layout_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("watch_dir", type=Path, help="the drop zone, e.g. F:\\Imaging")
-    parser.add_argument("--unique-dir", default="unique")
-    parser.add_argument("--archive-dir", default="archive")
-    parser.add_argument("--records-dir", default=".dedup")
+    add_output_names(parser)
 
 
 def _layout(args: argparse.Namespace) -> Layout:
     from .cli import check_watch_dir
 
-    return Layout(check_watch_dir(args.watch_dir), args.unique_dir, args.archive_dir, args.records_dir)
+    return layout_for(check_watch_dir(args.watch_dir), args.unique_dir, args.archive_dir, args.records_dir)
 
 
 # --- status ----------------------------------------------------------------------------------------------------
@@ -66,7 +68,9 @@ class RunStatusLine:
     duplicate: int = 0
     error: int = 0
     passthrough: int = 0
+    skipped: int = 0
     restored: int = 0
+    uploads_failed: int = 0
     upload: str = ""
     updated_at: str = ""
     detail: str = ""
@@ -75,12 +79,14 @@ class RunStatusLine:
 def collect_status(layout: Layout, *, depth: int = 1, include: Sequence[str] = (),
                    settle_seconds: float = 30.0) -> list[RunStatusLine]:
     lines: dict[str, RunStatusLine] = {}
-    for ref in discover_runs(layout.root, depth=depth, include=include, exclude_dirs=layout.output_names):
+    found = discover_runs(layout.root, depth=depth, include=include, exclude_dirs=layout.output_names)
+    recorded = list(recorded_runs(layout.runs_records_root()))
+    for ref in with_known_runs(layout.root, found, [state.run for _, state in recorded]):
         listing = list_run_files(ref)
         state = RunRecords(layout.records(ref.name)).read_state()
         decided = state.decided if state is not None else (lambda *a: False)
         waiting = [f for f in listing.files if not decided(f.path, f.size, f.mtime_ns)] + \
-            [r for r in listing.refused if not decided(r[0])]
+            [r for r in (*listing.skipped, *listing.errors) if not decided(r[0])]
         settled = settled_by_age(listing, settle_seconds)
         line = _line_from_state(ref.name, state)
         line.files_waiting = len(waiting)
@@ -91,7 +97,7 @@ def collect_status(layout: Layout, *, depth: int = 1, include: Sequence[str] = (
             line.status = "pending"
             line.detail = f"{len(waiting)} new files since the last pass"
         lines[ref.name] = line
-    for _, state in recorded_runs(layout.runs_records_root()):
+    for _, state in recorded:
         if state.run not in lines:
             lines[state.run] = _line_from_state(state.run, state)  # run folder emptied by its moves
     return [lines[name] for name in sorted(lines)]
@@ -102,28 +108,37 @@ def _line_from_state(run: str, state) -> RunStatusLine:  # type: ignore[no-untyp
     if state is None:
         return line
     c = state.counts
-    line.status = {"moving": "interrupted"}.get(state.status, state.status)
     line.total, line.unique, line.duplicate, line.error, line.passthrough = c.total, c.unique, c.duplicate, c.error, c.passthrough
-    line.restored = len(state.restored)
+    line.skipped, line.restored = c.skipped, max(c.restored, len(state.restored))
     line.updated_at = state.updated_at.astimezone().strftime("%Y-%m-%d %H:%M")
     if state.upload is not None:
+        line.uploads_failed = state.upload.failed
         line.upload = f"{state.upload.uploaded + state.upload.skipped} up, {state.upload.failed} failed"
-    if state.status == "failed":
-        line.detail = state.error or ""
+    if state.status == "failed" or (state.status == "moving" and state.error):
+        line.status = "failed"  # a pass that stopped on an error (a moving pass: the next start retries its moves)
+        line.detail = (state.error or "") + ("; moves stopped: the next start retries them"
+                                             if state.status == "moving" else "")
     elif state.status == "moving":
-        line.detail = "moves interrupted: the next start of the runner finishes them"
+        line.status = "interrupted"
+        line.detail = "moves interrupted (the runner was stopped): the next start finishes them"
+    elif state.status == "dry-run":
+        line.status = "dry-run"
+        line.detail = "planned only: nothing was moved; result.json says where each file would go"
+    else:
+        line.status = state.status
+    if line.uploads_failed and not line.detail:
+        line.detail = f"{line.uploads_failed} uploads failed: retried on the next pass"
     return line
 
 
 def status_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local_runner status",
-                                     description="List the runs of a drop zone: processed, pending, failed.")
+    parser = UsageParser(prog="python -m local_runner status",
+                         description="List the runs of a drop zone: processed, pending, failed.")
     _layout_args(parser)
-    parser.add_argument("--run-depth", type=int, default=1)
-    parser.add_argument("--include", action="append", default=[], metavar="GLOB")
-    parser.add_argument("--settle-seconds", type=float, default=30.0)
+    add_run_selection(parser)
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     args = parser.parse_args(argv)
+    check_run_selection(parser, args.run_depth, args.include)
     layout = _layout(args)
     lines = collect_status(layout, depth=args.run_depth, include=args.include, settle_seconds=args.settle_seconds)
     if args.json:
@@ -132,16 +147,18 @@ def status_main(argv: list[str]) -> int:
     if not lines:
         print(f"no runs under {layout.root}")
         return EXIT_OK
-    header = ("RUN", "STATUS", "FILES", "UNIQUE", "DUPLICATE", "ERROR", "WAITING", "UPLOAD", "UPDATED", "")
-    rows = [(ln.run, ln.status, str(ln.total), str(ln.unique), str(ln.duplicate), str(ln.error),
-             str(ln.files_waiting), ln.upload, ln.updated_at, ln.detail) for ln in lines]
+    header = ("RUN", "STATUS", "FILES", "UNIQUE", "DUPLICATE", "ERROR", "SKIPPED", "RESTORED", "WAITING", "UPLOAD",
+              "UPDATED", "")
+    rows = [(ln.run, ln.status, str(ln.total), str(ln.unique), str(ln.duplicate), str(ln.error), str(ln.skipped),
+             str(ln.restored), str(ln.files_waiting), ln.upload, ln.updated_at, ln.detail) for ln in lines]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
     for row in [header, *rows]:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1])
-    failed = sum(ln.status == "failed" for ln in lines)
-    print(f"{len(lines)} runs: {sum(ln.status == 'processed' for ln in lines)} processed, "
-          f"{sum(ln.status in ('pending', 'new') for ln in lines)} pending, {failed} failed, "
-          f"{sum(ln.status == 'interrupted' for ln in lines)} interrupted")
+    by_status = Counter(ln.status for ln in lines)
+    print(f"{len(lines)} runs: {by_status['processed']} processed, {by_status['pending'] + by_status['new']} "
+          f"pending, {by_status['failed']} failed, {by_status['interrupted']} interrupted, {by_status['dry-run']} "
+          f"dry-run; files: {sum(ln.skipped for ln in lines)} skipped, {sum(ln.restored for ln in lines)} restored, "
+          f"{sum(ln.files_waiting for ln in lines)} waiting; {sum(ln.uploads_failed for ln in lines)} uploads failed")
     return EXIT_OK
 
 
@@ -160,6 +177,7 @@ def restore(layout: Layout, run: str, paths: Sequence[str] = (), *, dry_run: boo
     """Bring archived files of ``run`` back into the run folder, through the run's journal; idempotent."""
     from .journal import Journal
     from .mover import Mover
+    from .processing import count
 
     records = RunRecords(layout.records(run))
     state, result = records.read_state(), records.read_result()
@@ -179,6 +197,9 @@ def restore(layout: Layout, run: str, paths: Sequence[str] = (), *, dry_run: boo
     todo: list[int] = []  # indexes into result.files: one name may stand for two files (a later file, same name)
     for index, outcome in enumerate(result.files):
         if wanted and outcome.path not in wanted:
+            continue
+        if outcome.status == "restored":
+            report.already.append(outcome.path)
             continue
         if outcome.status != "duplicate" or not outcome.destination:
             if wanted:
@@ -207,30 +228,32 @@ def restore(layout: Layout, run: str, paths: Sequence[str] = (), *, dry_run: boo
             report.failed.append(f"{outcome.path}: {failed_of.get(outcome.destination or '') or 'not moved'}")
             continue
         report.restored.append((outcome.destination or "", place))
-        files[i] = outcome.model_copy(update={"destination": place})
+        files[i] = outcome.model_copy(update={"destination": place, "status": "restored"})
         stat = layout.absolute(place).stat()  # restored on purpose: not decided again while it stays as it is
         left[str(PurePosixPath(place).relative_to(run))] = (stat.st_size, stat.st_mtime_ns)
     if report.restored:
-        records.write_result(result.model_copy(update={"files": files}))
+        counts = count(files)  # a restored file is counted as restored, no longer as an archived duplicate
+        records.write_result(result.model_copy(update={"files": files, "counts": counts}))
         now = dt.datetime.now(dt.timezone.utc)
         restored_paths = [str(PurePosixPath(place).relative_to(run)) for _, place in report.restored]
         processed = sorted(set(state.processed_paths) | set(restored_paths))
         records.write_state(state.model_copy(update={
             "restored": [*state.restored, *(f"{src} -> {dst} at {now.isoformat(timespec='seconds')}"
                                             for src, dst in report.restored)],
-            "processed_paths": processed, "left_in_place": left, "updated_at": now,
+            "processed_paths": processed, "left_in_place": left, "updated_at": now, "counts": counts,
         }))
     return report
 
 
 def restore_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = UsageParser(
         prog="python -m local_runner restore",
         description="Bring archived files of a run back to the run folder, byte for byte, through the journal. "
         "Restored files are not decided again. Restoring twice is harmless.")
     _layout_args(parser)
     parser.add_argument("run", help="the run's name as `status` prints it, e.g. run-12 or ProjA/run-12")
-    parser.add_argument("paths", nargs="*", help="run-relative paths of archived files (default: all of them)")
+    parser.add_argument("paths", nargs="*", default=[], metavar="PATH",
+                        help="run-relative paths of archived files (optional; default: all of the run's)")
     parser.add_argument("--dry-run", action="store_true", help="say what would be restored; move nothing")
     args = parser.parse_args(argv)
     layout = _layout(args)
@@ -263,15 +286,18 @@ def restore_main(argv: list[str]) -> int:
 
 
 def demo_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = UsageParser(
         prog="python -m local_runner demo",
         description="The whole drop zone on this machine: a generated CytPix-like run, a local S3 (moto server on "
         "127.0.0.1), one pass of the runner with upload, and what happened.")
     parser.add_argument("--dir", type=Path, help="where to create the drop zone (default: a new temporary folder)")
-    parser.add_argument("--total-images", type=int, default=1000)
-    parser.add_argument("--similar-images", type=int, default=300)
+    parser.add_argument("--total-images", type=positive_int, default=1000)
+    parser.add_argument("--similar-images", type=non_negative_int, default=300,
+                        help="how many of the images are near-duplicates: fewer than --total-images")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.similar_images >= args.total_images:  # checked before anything is created: no empty folder is left
+        parser.error(f"--similar-images {args.similar_images} must be fewer than --total-images {args.total_images}")
     from . import cli, generator
     from .s3_server import LocalS3
 

@@ -1,4 +1,4 @@
-"""Exit codes of every command (as in DESIGN.md), and the one-line message an error ends a command with."""
+"""Exit codes of every command (DESIGN.md's, plus 3 for a failed upload), and the one-line message an error ends a command with."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sys
 from dedup_engine.errors import DedupError, InputError
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_UPLOAD_FAILED = 3  # --once: every run decided and moved, but an upload failed (retried on the next pass)
 
 
 def exit_for(error: DedupError) -> int:

@@ -18,11 +18,12 @@ class Layout:
     unique_dir: str = "unique"
     archive_dir: str = "archive"
     records_dir: str = ".dedup"
+    retired: frozenset[str] = frozenset()  # output folders W used before (see outputs.py): never runs either
 
     @property
     def output_names(self) -> frozenset[str]:
-        """Top-level folders of W that are ours and never taken for input."""
-        return frozenset({self.unique_dir, self.archive_dir, self.records_dir})
+        """Top-level folders of W that are ours, now or before, and never taken for input."""
+        return frozenset({self.unique_dir, self.archive_dir, self.records_dir}) | self.retired
 
     def run_dir(self, run: str) -> Path:
         return self.root.joinpath(*PurePosixPath(run).parts)

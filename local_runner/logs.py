@@ -11,7 +11,7 @@ import os
 import platform
 import sys
 from pathlib import Path, PurePath, PureWindowsPath
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 FORMAT = "%(asctime)s %(levelname)-7s %(message)s"
 DATE = "%Y-%m-%d %H:%M:%S"
@@ -115,13 +115,17 @@ def configure_at_start(level: str, log_file: Path | None, watch_dir: Path, recor
     return handlers
 
 
-def parse_args_logged(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
-    """``parser.parse_args``; a usage error is also written to the --log-file given (if its folder exists), else to
-    the fallback log, before argparse's exit."""
+def parse_args_logged(parser: argparse.ArgumentParser, argv: Sequence[str],
+                      check: Callable[[argparse.Namespace], None] | None = None) -> argparse.Namespace:
+    """``parser.parse_args`` (then ``check``, which may call ``parser.error``); a usage error is also written to the
+    --log-file given (if its folder exists), else to the fallback log, before argparse's exit."""
     captured = io.StringIO()
     try:
         with contextlib.redirect_stderr(captured):
-            return parser.parse_args(argv)
+            args = parser.parse_args(argv)
+            if check is not None:
+                check(args)
+            return args
     except SystemExit as exc:
         if exc.code:
             record_start_error(captured.getvalue().strip(), _log_file_argument(argv))

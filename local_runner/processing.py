@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Sequence
 
+from dedup_engine import __version__
 from dedup_engine.errors import DedupError
 from dedup_engine.grouping import natural_key
-from dedup_engine.models import DedupParams, DedupResult, FileOutcome, FolderManifest, ManifestFile
+from dedup_engine.models import Counts, DedupParams, DedupResult, FileOutcome, FolderManifest, ManifestFile
 
 from .fs_context import FileSystemContext
 from .layout import Layout
@@ -30,11 +31,13 @@ Progress = Callable[[int, "int | None"], None]
 
 @dataclass(frozen=True)
 class RunFiles:
-    """What the watcher found in a run: regular files, and entries it will not touch (symlinks, specials)."""
+    """What the watcher found in a run: input files, entries it skips (links, specials, temporary, system and hidden
+    files) and sub-folders it could not list."""
 
     run: str
     files: Sequence[tuple[str, int, int]]  # (run-relative path, size, mtime_ns)
-    refused: Sequence[tuple[str, str]] = ()  # (run-relative path, why)
+    skipped: Sequence[tuple[str, str]] = ()  # (run-relative path, why)
+    errors: Sequence[tuple[str, str]] = ()  # (run-relative path, why)
 
 
 @dataclass
@@ -87,8 +90,9 @@ class RunProcessor:
         previous = records.read_result() if state and state.status == "processed" else None
         decided = state.decided if state and state.status == "processed" else (lambda *a: False)
         fresh = [f for f in listing.files if not decided(*f)]
-        refused = [r for r in listing.refused if not decided(r[0])]
-        if not fresh and not refused:
+        skipped = [r for r in listing.skipped if not decided(r[0])]
+        errors = [r for r in listing.errors if not decided(r[0])]
+        if not fresh and not skipped and not errors:
             report = RunReport(run, "unchanged", previous, seconds=0.0, records=records.folder)
             if state and previous and self.uploader is not None and (state.upload is None or state.upload.failed):
                 log.info("run %s: retrying the upload left unfinished by an earlier pass", run)
@@ -100,10 +104,10 @@ class RunProcessor:
             return report
         manifest = self._manifest(run, fresh, previous)
         records.write_json(records.manifest_path, manifest.model_dump(mode="json"))
-        log.info("run %s: deduplicating %d files%s", run, len(fresh),
+        log.info("run %s: deduplicating %d files%s", run, len(fresh),  # 0: only entries that are not input
                  f" against {len(manifest.kept)} kept images" if manifest.kept else "")
-        result = self._decide(run, records, manifest)
-        result = self._with_refused(result, refused)
+        result = self._decide(run, records, manifest) if fresh else self._nothing_to_decide(run)
+        result = _with_entries(result, skipped, errors)
         result = result.model_copy(update={"files": [self._planned(run, o) for o in result.files]})
         number = (state.passes if state and state.status == "processed" else 0) + 1
         seen = {path: (size, mtime) for path, size, mtime in fresh}
@@ -113,7 +117,8 @@ class RunProcessor:
         report = RunReport(run, "dry-run" if self.dry_run else "processed", combined, records=records.folder)
         if self.dry_run:
             records.write_state(self._state(run, "dry-run", combined, number, state, seen=seen))
-            log.info("run %s: dry run, nothing moved; plan in %s", run, records.result_path)
+            log.info("run %s: dry run, nothing moved; the plan (where each file would go) is in %s", run,
+                     records.result_path)
         else:
             from .journal import Journal
 
@@ -137,9 +142,7 @@ class RunProcessor:
             finally:
                 self.previews.clear()
         report.seconds = time.perf_counter() - started
-        c = combined.counts
-        log.info("run %s: %d files: %d unique, %d duplicates archived, %d errors, %d passed through (%.1f s)",
-                 run, c.total, c.unique, c.duplicate, c.error, c.passthrough, report.seconds)
+        log.info("run %s: %s (%.1f s)", run, describe_counts(combined.counts, dry_run=self.dry_run), report.seconds)
         return report
 
     def fail(self, run: str, error: BaseException) -> None:
@@ -195,17 +198,14 @@ class RunProcessor:
             raise DedupError(f"run {run}: the task function wrote {len(written)} results instead of one")
         return DedupResult.model_validate_json(written[0].content)
 
-    def _with_refused(self, result: DedupResult, refused: Sequence[tuple[str, str]]) -> DedupResult:
-        if not refused:
-            return result
-        extra = [FileOutcome(path=path, status="error", error=why) for path, why in refused]
-        files = sorted([*result.files, *extra], key=lambda o: natural_key(o.path))
-        counts = result.counts.model_copy(update={"total": result.counts.total + len(extra),
-                                                  "error": result.counts.error + len(extra)})
-        return result.model_copy(update={"files": files, "counts": counts})
+    def _nothing_to_decide(self, run: str) -> DedupResult:
+        """A pass that found only entries that are not input (a link, a Thumbs.db): no engine call."""
+        now = _now()
+        return DedupResult(run=run, method=self.params.method, params=self.params, counts=Counts(), files=[],
+                           started_at=now, finished_at=now, tool_version=__version__)
 
     def _planned(self, run: str, outcome: FileOutcome) -> FileOutcome:
-        if outcome.sha256 is None or outcome.status == "error":  # unreadable, broken or refused: left untouched
+        if outcome.sha256 is None or outcome.status in ("error", "skipped"):  # left untouched
             return outcome.model_copy(update={"destination": None})
         return outcome.model_copy(update={"destination": self.layout.destination(run, outcome)})
 
@@ -283,7 +283,7 @@ class RunProcessor:
         items = [
             UploadItem(self.layout.absolute(o.destination), self._key_path(run, o), o.sha256)
             for o in result.files
-            if o.status != "duplicate" and o.destination and o.sha256
+            if o.status in ("unique", "passthrough") and o.destination and o.sha256  # never archived or restored
         ]
         upload = self.uploader.upload_run(run, items)
         self.uploader.upload_result(run, records.result_path)
@@ -307,11 +307,13 @@ class RunProcessor:
                upload: UploadSummary | None = None, *, seen: dict[str, tuple[int, int]] | None = None) -> RunState:
         """Decided files: moved ones and errors left in place (with their size and mtime, to notice a change);
         a file whose move was refused (changed meanwhile) is not decided and comes back next pass."""
-        paths = sorted(o.path for o in result.files if o.destination or o.status == "error")
+        paths = sorted(o.path for o in result.files if o.destination or o.status in ("error", "skipped"))
         left = dict(previous.left_in_place) if previous and previous.status in ("processed", "moving") else {}
         latest = {o.path: o for o in result.files}  # a path decided in several passes: the latest outcome (see _merge)
         for outcome in latest.values():
-            if outcome.status == "error" and not outcome.destination:
+            if outcome.status == "skipped":
+                left[outcome.path] = (-1, -1)  # decided while it is there, whatever its size
+            elif outcome.status == "error" and not outcome.destination:
                 if seen and outcome.path in seen:
                     left[outcome.path] = seen[outcome.path]
                 elif outcome.path not in left:  # refused by the listing (symlink, device...): no size to compare
@@ -330,11 +332,40 @@ def _merge(previous: DedupResult, current: DedupResult) -> DedupResult:
     replaced = {o.path for o in current.files}
     earlier = [o for o in previous.files if o.path not in replaced or _moved_out(o, previous.run)]
     outcomes = sorted([*earlier, *current.files], key=lambda o: natural_key(o.path))  # stable: earlier first
-    counts = previous.counts.model_copy(update={"total": 0, "unique": 0, "duplicate": 0, "error": 0, "passthrough": 0})
+    return current.model_copy(update={"files": outcomes, "counts": count(outcomes), "started_at": previous.started_at,
+                                      "timings": _summed(previous.timings, current.timings)})
+
+
+def describe_counts(c: Counts, *, dry_run: bool = False) -> str:
+    """One line for the log: what happened, or in a dry run what would happen."""
+    if dry_run:
+        return (f"dry run, nothing moved: {c.total} files: {c.unique} would go to unique, {c.duplicate} duplicates "
+                f"would be archived, {c.passthrough} would pass through, {c.error} errors, {c.skipped} skipped")
+    return (f"{c.total} files: {c.unique} unique, {c.duplicate} duplicates archived, {c.error} errors, "
+            f"{c.passthrough} passed through, {c.skipped} skipped, {c.restored} restored")
+
+
+def count(outcomes: Sequence[FileOutcome]) -> Counts:
+    counts = Counts(total=len(outcomes))
     for outcome in outcomes:
-        setattr(counts, "total", counts.total + 1)
         setattr(counts, outcome.status, getattr(counts, outcome.status) + 1)
-    return current.model_copy(update={"files": outcomes, "counts": counts, "started_at": previous.started_at})
+    return counts
+
+
+def _summed(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
+    """A run's timings over its passes: each phase summed (each pass's own are in passes/NNNN.json)."""
+    return {key: round(a.get(key, 0.0) + b.get(key, 0.0), 4) for key in {**a, **b}}
+
+
+def _with_entries(result: DedupResult, skipped: Sequence[tuple[str, str]],
+                  errors: Sequence[tuple[str, str]]) -> DedupResult:
+    """The engine's result plus the entries the listing did not take as input: each gets its one outcome."""
+    if not skipped and not errors:
+        return result
+    extra = [FileOutcome(path=path, status="skipped", reason=why) for path, why in skipped]
+    extra += [FileOutcome(path=path, status="error", error=why) for path, why in errors]
+    files = sorted([*result.files, *extra], key=lambda o: natural_key(o.path))
+    return result.model_copy(update={"files": files, "counts": count(files)})
 
 
 def _moved_out(outcome: FileOutcome, run: str) -> bool:

@@ -17,7 +17,7 @@ from typing import Iterator, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dedup_engine.models import Counts, DedupResult
+from dedup_engine.models import RESULT_SCHEMA_VERSION, Counts, DedupResult
 
 log = logging.getLogger("local_runner.records")
 
@@ -47,12 +47,12 @@ class RunState(BaseModel):
     restored: list[str] = Field(default_factory=list)
     left_in_place: dict[str, tuple[int, int]] = Field(
         default_factory=dict,
-        description="files left in the run folder on purpose (errors, refused entries, restored files): their "
+        description="files left in the run folder on purpose (errors, skipped entries, restored files): their "
         "(size, mtime_ns) when decided, (-1, -1) for entries that are not regular files; a change decides them again")
 
     def decided(self, path: str, size: int | None = None, mtime_ns: int | None = None) -> bool:
         """Is this file, found in the run folder, already decided? Decided files leave the folder; only the ones left
-        there on purpose (errors, refused entries, restored files) are decided, and only while they do not change
+        there on purpose (errors, skipped entries, restored files) are decided, and only while they do not change
         (a truncated file that the instrument completes later is decided again). Anything else found at a path that
         was processed before is a new file under an old name, and is decided like any other."""
         if self.status != "processed":
@@ -115,7 +115,7 @@ class RunRecords:
 
     def read_result(self) -> DedupResult | None:
         try:
-            return DedupResult.model_validate_json(self.result_path.read_bytes())
+            return load_result(self.result_path.read_bytes())
         except FileNotFoundError:
             return None
 
@@ -123,7 +123,7 @@ class RunRecords:
         atomic_write(self.result_path, result.model_dump_json(indent=2).encode())
 
     def read_pass(self, number: int) -> DedupResult:
-        return DedupResult.model_validate_json((self.folder / "passes" / f"{number:04d}.json").read_bytes())
+        return load_result((self.folder / "passes" / f"{number:04d}.json").read_bytes())
 
     def write_pass(self, result: DedupResult, number: int) -> Path:
         path = self.folder / "passes" / f"{number:04d}.json"
@@ -132,6 +132,15 @@ class RunRecords:
 
     def write_json(self, path: Path, payload: object) -> None:
         atomic_write(path, json.dumps(payload, indent=2, default=str).encode())
+
+
+def load_result(data: bytes) -> DedupResult:
+    """A result as written by this version or an earlier one: version 1 is version 2 without the statuses
+    ``skipped`` and ``restored``, so it reads as it is (records of a W processed before an upgrade)."""
+    payload = json.loads(data)
+    if isinstance(payload, dict) and payload.get("schema_version") == 1:
+        payload["schema_version"] = RESULT_SCHEMA_VERSION
+    return DedupResult.model_validate(payload)
 
 
 def recorded_runs(records_root: Path) -> Iterator[tuple[RunRecords, RunState]]:

@@ -88,17 +88,17 @@ def _where(layout: Layout, run: str, outcome: FileOutcome) -> Path:
     return layout.run_dir(run).joinpath(*PurePosixPath(outcome.path).parts)
 
 
-def _tile(outcome: FileOutcome, uri: str | None, role: str) -> str:
+def _tile(outcome: FileOutcome, uri: str | None, role: str, dry_run: bool) -> str:
     name = html.escape(outcome.path)
     image = f'<img alt="{name}" src="{uri}">' if uri else '<div class="muted">(no preview)</div>'
     if role == "kept":
-        detail = "<b>kept</b>"
+        detail = "<b>would be kept</b>" if dry_run else "<b>kept</b>"
     else:
         bits = [f"distance {outcome.distance:g}" if outcome.distance is not None else "",
                 f"residual {outcome.residual:.2f}" if outcome.residual is not None else ""]
-        detail = "archived: " + html.escape(outcome.reason or "duplicate") + \
+        detail = ("would be archived: " if dry_run else "archived: ") + html.escape(outcome.reason or "duplicate") + \
             ("<br>" + ", ".join(b for b in bits if b) if any(bits) else "")
-    where = html.escape(outcome.destination or "")
+    where = ("would go to " if dry_run and outcome.destination else "") + html.escape(outcome.destination or "")
     return f'<div class="tile {role}">{image}<div>{name}</div><div>{detail}</div><div class="muted">{where}</div></div>'
 
 
@@ -133,7 +133,10 @@ def write_report(folder: Path, result: DedupResult, layout: Layout, *, workers: 
     groups = groups_of(result)
     pages = max(1, -(-len(groups) // GROUPS_PER_PAGE))
     max_pixels = result.params.max_pixels
-    summary = _summary(result, layout)
+    records = RunRecords(folder)
+    state = records.read_state()
+    dry_run = state is not None and state.status == "dry-run"
+    summary = _summary(result, layout, dry_run, _pass_timings(records, state.passes if state else 0))
     for number in range(1, pages + 1):
         chunk = groups[(number - 1) * GROUPS_PER_PAGE: number * GROUPS_PER_PAGE]
         outcomes = [o for g in chunk for o in (g.kept, *g.archived)]
@@ -150,8 +153,8 @@ def write_report(folder: Path, result: DedupResult, layout: Layout, *, workers: 
         if not groups:
             body.append('<p class="muted">No duplicates: every image was kept.</p>')
         for group in chunk:
-            tiles = [_tile(group.kept, uris.get(group.kept.path), "kept")]
-            tiles += [_tile(o, uris.get(o.path), "arch") for o in group.archived]
+            tiles = [_tile(group.kept, uris.get(group.kept.path), "kept", dry_run)]
+            tiles += [_tile(o, uris.get(o.path), "arch", dry_run) for o in group.archived]
             body.append('<div class="group">' + "".join(tiles) + "</div>")
         body.append(_nav(number, pages, len(groups)))
         atomic_write(folder / _page_name(number), _page(f"Run {run} - dedup report", body))
@@ -161,34 +164,67 @@ def write_report(folder: Path, result: DedupResult, layout: Layout, *, workers: 
     return folder / "report.html"
 
 
-def _summary(result: DedupResult, layout: Layout) -> str:
+def _pass_timings(records: RunRecords, passes: int) -> tuple[int, dict[str, float]] | None:
+    """The latest pass's own timings, when the run had several passes (result.json holds their sums)."""
+    if passes < 2:
+        return None
+    try:
+        return passes, records.read_pass(passes).timings
+    except (OSError, ValueError):
+        return None
+
+
+def _timings(timings: Mapping[str, float]) -> str:
+    return html.escape(", ".join(f"{k} {v:.2f} s" for k, v in timings.items()) or "not recorded")
+
+
+def _summary(result: DedupResult, layout: Layout, dry_run: bool,
+             latest: tuple[int, dict[str, float]] | None) -> str:
     c = result.counts
     p = result.params
-    counts = (f'<table class="counts"><tr><th>files</th><th>unique</th><th>duplicates archived</th><th>errors</th>'
-              f"<th>passed through</th></tr><tr><td class=num>{c.total}</td><td class=num>{c.unique}</td>"
-              f"<td class=num>{c.duplicate}</td><td class=num>{c.error}</td><td class=num>{c.passthrough}</td></tr>"
-              "</table>")
+    archived = "duplicates (would be archived)" if dry_run else "duplicates archived"
+    counts = (f'<table class="counts"><tr><th>files</th><th>unique</th><th>{archived}</th><th>errors</th>'
+              "<th>passed through</th><th>skipped</th><th>restored</th></tr>"
+              + "<tr>" + "".join(f"<td class=num>{v}</td>" for v in (c.total, c.unique, c.duplicate, c.error,
+                                                                      c.passthrough, c.skipped, c.restored))
+              + "</tr></table>")
     params = ", ".join(f"{k}={v}" for k, v in p.model_dump().items())
-    timings = ", ".join(f"{k} {v:.2f} s" for k, v in result.timings.items()) or "not recorded"
     when = result.finished_at.astimezone().strftime("%Y-%m-%d %H:%M:%S") if result.finished_at else "?"
+    timings = f"Timings: {_timings(result.timings)}"
+    if latest is not None:
+        timings = (f"Timings of all {latest[0]} passes (summed): {_timings(result.timings)}<br>"
+                   f"Timings of pass {latest[0]} alone: {_timings(latest[1])}")
+    run, unique, archive = (html.escape(x) for x in (result.run, layout.unique_dir, layout.archive_dir))
+    if dry_run:
+        where = (f"<p><b>Dry run: nothing was moved.</b> Unique images would go to <code>{unique}/{run}</code>, "
+                 f"duplicates would be archived in <code>{archive}/{run}</code>; every file is still in the run "
+                 "folder. Run without <code>--dry-run</code> to do it.</p>")
+    else:
+        where = (f"<p>Unique images are in <code>{unique}/{run}</code>, archived duplicates in "
+                 f"<code>{archive}/{run}</code>. Nothing was deleted; <code>python -m local_runner restore W RUN "
+                 "[PATH ...]</code> brings archived files back.</p>")
     parts = [counts,
              f"<p>Decided {html.escape(when)} by image-dedup {html.escape(result.tool_version or '')} "
              f"(method <b>{html.escape(result.method)}</b>).<br>Parameters: <code>{html.escape(params)}</code><br>"
-             f"Timings: {html.escape(timings)}</p>",
-             f"<p>Unique images are in <code>{html.escape(layout.unique_dir)}/{html.escape(result.run)}</code>, "
-             f"archived duplicates in <code>{html.escape(layout.archive_dir)}/{html.escape(result.run)}</code>. "
-             "Nothing was deleted; <code>python -m local_runner restore W RUN [PATH ...]</code> brings archived "
-             "files back.</p>"]
-    errors = [o for o in result.files if o.status == "error"]
-    parts.append(f"<h2>Files in error ({len(errors)})</h2>")
-    if errors:
-        rows = "".join(f"<tr><td>{html.escape(o.path)}</td><td class=err>{html.escape(o.error or '')}</td></tr>"
-                       for o in errors)
-        parts.append(f"<p>Left untouched in the run folder.</p><table><tr><th>file</th><th>error</th></tr>{rows}"
-                     "</table>")
-    else:
-        parts.append('<p class="muted">None.</p>')
+             f"{timings}</p>", where]
+    parts += _file_table("Files in error", "Left untouched in the run folder.", "error",
+                         [(o.path, o.error or "") for o in result.files if o.status == "error"])
+    parts += _file_table("Skipped files", "Not taken as input (links, temporary, system and hidden files): left "
+                         "untouched in the run folder.", "reason",
+                         [(o.path, o.reason or "") for o in result.files if o.status == "skipped"])
+    parts += _file_table("Restored files", "Archived duplicates brought back into the run folder.", "now at",
+                         [(o.path, o.destination or "") for o in result.files if o.status == "restored"])
     return "".join(parts)
+
+
+def _file_table(title: str, note: str, column: str, rows: Sequence[tuple[str, str]]) -> list[str]:
+    parts = [f"<h2>{html.escape(title)} ({len(rows)})</h2>"]
+    if not rows:
+        return parts + ['<p class="muted">None.</p>']
+    cells = "".join(f"<tr><td>{html.escape(path)}</td><td class=err>{html.escape(text)}</td></tr>"
+                    for path, text in rows)
+    return parts + [f"<p>{html.escape(note)}</p><table><tr><th>file</th><th>{html.escape(column)}</th></tr>"
+                     f"{cells}</table>"]
 
 
 def write_index(layout: Layout) -> Path:

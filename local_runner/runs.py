@@ -3,6 +3,11 @@
 A run folder sits exactly ``depth`` levels below the watched folder (production: ``F:\\Imaging\\<project>\\<run>``,
 depth 2) and holds at least one file. The tool's own output folders are never runs. A run's name is its path
 relative to the watched folder with "/" separators (``ProjA/run-12``).
+
+Every entry of a run folder is either taken as input or *skipped* with a reason: symbolic links and junctions,
+devices and other special files, temporary files (``~$x``, ``.part``, ...), system files (``Thumbs.db``...) and
+hidden files (a name, or a folder on its path, starting with ``.``: on macOS ``._x.png`` is metadata that looks
+like an image). Skipped entries stay where they are and get ``status: skipped`` in the result.
 """
 
 from __future__ import annotations
@@ -12,9 +17,9 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Collection, Sequence
+from typing import Collection, Iterable, Sequence
 
-IGNORED_NAMES = frozenset({"thumbs.db", "desktop.ini", ".ds_store"})
+SYSTEM_NAMES = frozenset({"thumbs.db", "desktop.ini", ".ds_store"})
 IGNORED_PATTERNS = ("~$*", "*.tmp", "*.part", "*.partial", "*.crdownload", "*.~*")
 
 
@@ -35,16 +40,28 @@ class RunFile:
 class RunListing:
     run: RunRef
     files: tuple[RunFile, ...]
-    refused: tuple[tuple[str, str], ...] = ()  # (path, why): symlinks and special files, never touched
-    ignored: tuple[str, ...] = ()  # temporary and system files: left where they are
+    skipped: tuple[tuple[str, str], ...] = ()  # (path, why): not taken as input, left where they are
+    errors: tuple[tuple[str, str], ...] = ()  # (path, why): sub-folders that cannot be listed
 
     def signature(self) -> frozenset[tuple[str, int, int]]:
         return frozenset((f.path, f.size, f.mtime_ns) for f in self.files)
 
 
-def is_ignored(name: str) -> bool:
+def skip_reason(name: str) -> str | None:
+    """Why a regular file of this name is not taken as input, or None if it is."""
     lower = name.lower()
-    return lower in IGNORED_NAMES or lower.startswith(".") or any(fnmatch.fnmatch(lower, p) for p in IGNORED_PATTERNS)
+    if lower in SYSTEM_NAMES:
+        return "system file: not read, left in place"
+    pattern = next((p for p in IGNORED_PATTERNS if fnmatch.fnmatch(lower, p)), None)
+    if pattern is not None:
+        return f"temporary file ({pattern}): not read, left in place"
+    if lower.startswith("."):
+        return "hidden file (name starts with '.'): not read, left in place"
+    return None
+
+
+def is_ignored(name: str) -> bool:
+    return skip_reason(name) is not None
 
 
 def discover_runs(
@@ -70,11 +87,19 @@ def discover_runs(
                 if include and not any(fnmatch.fnmatch("/".join(rel), g) for g in include):
                     continue
                 walk(Path(entry.path), rel)
-            elif _holds_a_file(Path(entry.path)):
+            elif holds_a_file(Path(entry.path)):
                 found.append(RunRef("/".join(rel), Path(entry.path)))
 
     walk(root, ())
     return found
+
+
+def with_known_runs(root: Path, runs: Sequence[RunRef], known: Iterable[str]) -> list[RunRef]:
+    """``runs`` plus the folders of runs processed before (``known`` names) that still exist: such a folder may
+    hold only entries that are not input (a Thumbs.db made later), which are recorded too."""
+    names = {r.name for r in runs}
+    extra = [RunRef(name, root.joinpath(*name.split("/"))) for name in known if name not in names]
+    return sorted([*runs, *(r for r in extra if r.path.is_dir() and not r.path.is_symlink())], key=lambda r: r.name)
 
 
 def run_for_path(root: Path, path: Path, depth: int) -> str | None:
@@ -90,14 +115,14 @@ def run_for_path(root: Path, path: Path, depth: int) -> str | None:
 
 def list_run_files(run: RunRef) -> RunListing:
     files: list[RunFile] = []
-    refused: list[tuple[str, str]] = []
-    ignored: list[str] = []
+    skipped: list[tuple[str, str]] = []
+    errors: list[tuple[str, str]] = []
 
-    def walk(folder: str, prefix: str) -> None:
+    def walk(folder: str, prefix: str, hidden: bool) -> None:
         try:
             entries = list(os.scandir(folder))
         except OSError as exc:
-            refused.append((prefix.rstrip("/") or ".", f"cannot list the folder: {exc.strerror or exc}"))
+            errors.append((prefix.rstrip("/") or ".", f"cannot list the folder: {exc.strerror or exc}"))
             return
         for entry in entries:
             rel = prefix + entry.name
@@ -106,19 +131,21 @@ def list_run_files(run: RunRef) -> RunListing:
             except OSError:
                 continue  # removed while listing
             if stat.S_ISLNK(info.st_mode) or _is_junction(entry):
-                refused.append((rel, "symbolic link or junction: not followed, left in place"))
+                skipped.append((rel, "symbolic link or junction: not followed, left in place"))
             elif stat.S_ISDIR(info.st_mode):
-                walk(entry.path, rel + "/")
+                walk(entry.path, rel + "/", hidden or entry.name.startswith("."))
             elif not stat.S_ISREG(info.st_mode):
-                refused.append((rel, "not a regular file: left in place"))
-            elif is_ignored(entry.name):
-                ignored.append(rel)
+                skipped.append((rel, "not a regular file (device, pipe or socket): left in place"))
+            elif (why := skip_reason(entry.name)) is not None:
+                skipped.append((rel, why))
+            elif hidden:
+                skipped.append((rel, "in a hidden folder (name starts with '.'): not read, left in place"))
             else:
                 files.append(RunFile(rel, info.st_size, info.st_mtime_ns))
 
-    walk(str(run.path), "")
+    walk(str(run.path), "", False)
     files.sort(key=lambda f: f.path)
-    return RunListing(run, tuple(files), tuple(sorted(refused)), tuple(sorted(ignored)))
+    return RunListing(run, tuple(files), tuple(sorted(skipped)), tuple(sorted(errors)))
 
 
 def _is_junction(entry: os.DirEntry) -> bool:
@@ -127,7 +154,7 @@ def _is_junction(entry: os.DirEntry) -> bool:
     return bool(is_junction and is_junction())
 
 
-def _holds_a_file(folder: Path) -> bool:
+def holds_a_file(folder: Path) -> bool:
     stack = [folder]
     while stack:
         try:

@@ -14,12 +14,12 @@ from typing import Any, Callable
 
 from dedup_engine import DedupError, DedupParams
 
-from .exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED
+from .exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED, EXIT_UPLOAD_FAILED
 from .layout import Layout
-from .processing import RunFiles, RunProcessor
+from .processing import RunFiles, RunProcessor, RunReport
 from .progress import progress_factory
 from .records import recorded_runs
-from .runs import RunListing, RunRef, discover_runs, list_run_files
+from .runs import RunListing, RunRef, discover_runs, list_run_files, with_known_runs
 from .settle import settled_by_age
 from .watcher import RunWatcher
 
@@ -81,23 +81,23 @@ class Service:
         if state is None or state.status != "processed":
             return True
         if any(not state.decided(f.path, f.size, f.mtime_ns) for f in listing.files) or \
-                any(not state.decided(p) for p, _ in listing.refused):
+                any(not state.decided(p) for p, _ in (*listing.skipped, *listing.errors)):
             return True
         return bool(self.processor.uploader is not None and (state.upload is None or state.upload.failed))
 
-    def process(self, listing: RunListing) -> bool:
+    def process(self, listing: RunListing) -> RunReport | None:
+        """Process one run; None if it failed (recorded for ``status``)."""
         run = listing.run.name
         try:
-            self.processor.process(RunFiles(run, [(f.path, f.size, f.mtime_ns) for f in listing.files],
-                                            list(listing.refused)))
-            return True
+            return self.processor.process(RunFiles(run, [(f.path, f.size, f.mtime_ns) for f in listing.files],
+                                                   list(listing.skipped), list(listing.errors)))
         except (DedupError, OSError) as exc:  # one run's trouble never stops the watcher
             log.error("run %s failed: %s", run, exc)
             try:
                 self.processor.fail(run, exc)
             except OSError as also:
                 log.error("run %s: its failure could not be recorded: %s", run, also)
-            return False
+            return None
         finally:
             if self.after_run is not None:
                 try:
@@ -113,26 +113,27 @@ class Service:
             except (DedupError, OSError) as exc:
                 log.error("run %s: the interrupted pass could not be finished: %s", run, exc)
 
-    def retry_uploads(self, skip: frozenset[str] | set[str] = frozenset()) -> int:
+    def retry_uploads(self, skip: frozenset[str] | set[str] = frozenset()) -> list[RunReport | None]:
         """Runs whose folder is empty now (every file moved) but whose upload is unfinished: upload again."""
         if self.processor.uploader is None or self.processor.dry_run:
-            return 0
-        retried = 0
+            return []
+        reports = []
         for _, state in recorded_runs(self.layout.runs_records_root()):
             if state.run in skip or state.status != "processed":
                 continue
             if state.upload is None or state.upload.failed:
-                self.process(RunListing(RunRef(state.run, self.layout.run_dir(state.run)), ()))
-                retried += 1
-        return retried
+                reports.append(self.process(RunListing(RunRef(state.run, self.layout.run_dir(state.run)), ())))
+        return reports
 
     def run_once(self) -> int:
         if not self.processor.dry_run:
             self.finish_interrupted()
         runs = discover_runs(self.layout.root, depth=self.depth, include=self.include,
                              exclude_dirs=self.layout.output_names)
-        self.retry_uploads(skip={r.name for r in runs})
-        failed = pending = done = 0
+        runs = with_known_runs(self.layout.root, runs,
+                               [state.run for _, state in recorded_runs(self.layout.runs_records_root())])
+        reports = self.retry_uploads(skip={r.name for r in runs})
+        pending = done = 0
         for ref in runs:
             listing = list_run_files(ref)
             if not self.needs_processing(listing):
@@ -142,13 +143,16 @@ class Service:
                 log.info("run %s: still being written (files changed in the last %.0f s): left for later",
                          ref.name, self.settle_seconds)
                 continue
-            if self.process(listing):
-                done += 1
-            else:
-                failed += 1
-        log.info("done: %d runs processed, %d failed, %d pending, %d already up to date", done, failed, pending,
-                 len(runs) - done - failed - pending)
-        return EXIT_RUN_FAILED if failed else EXIT_OK
+            report = self.process(listing)
+            reports.append(report)
+            done += report is not None
+        failed = sum(1 for r in reports if r is None)  # a run whose upload was retried may fail too
+        uploads = sum(r.upload.failed for r in reports if r is not None and r.upload is not None)
+        log.info("done: %d runs processed, %d failed, %d pending, %d already up to date; %d uploads failed",
+                 done, failed, pending, len(runs) - done - failed - pending, uploads)
+        if failed:
+            return EXIT_RUN_FAILED
+        return EXIT_UPLOAD_FAILED if uploads else EXIT_OK
 
     def run_forever(self) -> int:
         watcher = RunWatcher(

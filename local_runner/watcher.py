@@ -153,7 +153,7 @@ class RunWatcher:
                 self.tracker.forget(name)
                 continue
             listing = list_run_files(ref)
-            if not listing.files and not listing.refused:
+            if not listing.files and not listing.skipped and not listing.errors:
                 self._watching.discard(name)
                 continue
             if not self.needs_processing(listing):

@@ -8,6 +8,17 @@ import pytest
 DATA = Path(__file__).parent / "data"
 
 
+def load_script(path: Path, name: str):  # type: ignore[no-untyped-def]
+    """A script of bench/ or reliability/ imported as a module (they are not packages)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(scope="session")
 def engine_data() -> Path:
     return DATA / "engine"

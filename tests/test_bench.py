@@ -3,23 +3,19 @@ listing of missed copies, and the data sets it generates (on small real runs, th
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
+from conftest import load_script
 from local_runner.generator import generate
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "bench.py"
 
 
 def _bench():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("bench_script", BENCH)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(BENCH, "bench_script")
 
 
 def _row(images: int, what: str, x_floor: float, peak: int, method: str, dry: bool, recall: float = 0.99,

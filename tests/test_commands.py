@@ -74,7 +74,9 @@ def test_restore_brings_archived_files_back_byte_for_byte(processed: Path, capsy
     state = RunRecords(layout.records("run-0001")).read_state()
     assert len(state.restored) == len(archived)
     restored_result = RunRecords(layout.records("run-0001")).read_result()
-    assert all(o.destination == f"run-0001/{o.path}" for o in restored_result.files if o.status == "duplicate")
+    restored_ones = [o for o in restored_result.files if o.status == "restored"]
+    assert len(restored_ones) == len(archived) == restored_result.counts.restored
+    assert all(o.destination == f"run-0001/{o.path}" for o in restored_ones) and restored_result.counts.duplicate == 0
     assert cli.main([str(processed), "--once", "--settle-seconds", "0", "--no-progress"]) == 0
     assert tree_digest(processed) == after  # restored files are not archived again
     assert len(Journal(layout.records("run-0001") / "journal.jsonl").state().done) == 40 + len(archived)
@@ -132,3 +134,27 @@ def test_generator_cli_writes_a_run_and_its_truth(tmp_path: Path) -> None:
     assert tree_digest(again / "run-0001") == tree_digest(tmp_path / "run-0001")  # a seed gives the same run
     assert main([str(tmp_path), "--total-images", "5", "--similar-images", "5"]) == 2
     assert main([str(tmp_path), "--total-images", "20", "--similar-images", "8"]) == 2  # run exists already
+
+
+def test_status_separates_failed_from_interrupted(processed: Path, capsys) -> None:
+    from dedup_engine import DedupParams
+    from local_runner.processing import RunProcessor
+    from local_runner.records import RunState
+    import datetime as dt
+
+    layout = Layout(processed)
+    now = dt.datetime.now(dt.timezone.utc)
+    for run in ("run-killed", "run-broken"):
+        (processed / run).mkdir()
+        (processed / run / "a.png").write_bytes(b"x")
+        RunRecords(layout.records(run)).write_state(RunState(run=run, status="moving", updated_at=now, passes=1,
+                                                             journal_from=0))
+    RunProcessor(layout, DedupParams(), task=lambda *a: None).fail(
+        "run-broken", NotADirectoryError(20, "Not a directory", str(processed / "unique")))
+    assert cli.main(["status", str(processed), "--json"]) == 0
+    lines = {line["run"]: line for line in json.loads(capsys.readouterr().out)}
+    assert lines["run-killed"]["status"] == "interrupted" and "finishes them" in lines["run-killed"]["detail"]
+    broken = lines["run-broken"]
+    assert broken["status"] == "failed" and "Not a directory" in broken["detail"] and "retries" in broken["detail"]
+    assert cli.main(["status", str(processed)]) == 0
+    assert "3 runs: 1 processed, 0 pending, 1 failed, 1 interrupted, 0 dry-run" in capsys.readouterr().out

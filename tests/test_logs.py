@@ -38,16 +38,17 @@ def test_a_log_folder_that_cannot_be_made_falls_back(tmp_path: Path) -> None:
     (tmp_path / "W").mkdir()
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the log folder should be")  # mkdir fails, as on an absent drive letter
-    code = cli.main([str(tmp_path / "W"), "--once", "--workers", "0", "--log-file", str(blocker / "logs" / "x.log")])
+    code = cli.main([str(tmp_path / "W"), "--once", "--max-residual", "-1", "--log-file",
+                     str(blocker / "logs" / "x.log")])
     assert code == 2
     text = _fallback().read_text(encoding="utf-8")
-    assert "its folder cannot be made" in text and "--workers must be at least 1" in text
+    assert "its folder cannot be made" in text and "invalid --max-residual" in text
 
 
 def test_a_bad_value_is_written_to_the_log_file_in_the_watched_folder(tmp_path: Path) -> None:
     assert cli.main([str(tmp_path), "--once", "--max-residual", "-1"]) == 2
     text = (tmp_path / ".dedup" / "logs" / "local_runner.log").read_text(encoding="utf-8")
-    assert "exit 2: InputError: invalid max_residual" in text
+    assert "exit 2: InputError: invalid --max-residual" in text
     assert not _fallback().exists()
 
 

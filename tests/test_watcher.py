@@ -41,20 +41,27 @@ def test_discover_runs_depth_include_and_outputs(tmp_path: Path) -> None:
     assert run_for_path(deep, tmp_path / "elsewhere" / "c.png", 2) is None
 
 
-def test_list_run_files_refuses_symlinks_and_ignores_temporaries(tmp_path: Path) -> None:
+def test_list_run_files_skips_links_temporary_system_and_hidden_files_with_a_reason(tmp_path: Path) -> None:
     run = tmp_path / "run-1"
     _write(run / "a.png")
     _write(run / "nested dir" / "é b.bmp")
     _write(run / "Thumbs.db")
     _write(run / "transfer.part")
+    _write(run / "~$scan.png")
+    _write(run / ".hidden.png")
+    _write(run / ".cache" / "x.png")
     outside = _write(tmp_path / "secret.png")
     os.symlink(outside, run / "link.png")
     os.mkfifo(run / "pipe")
     listing = list_run_files(discover_runs(tmp_path)[0])
     assert [f.path for f in listing.files] == ["a.png", "nested dir/é b.bmp"]
-    assert dict(listing.refused) == {"link.png": "symbolic link or junction: not followed, left in place",
-                                     "pipe": "not a regular file: left in place"}
-    assert listing.ignored == ("Thumbs.db", "transfer.part")
+    skipped = dict(listing.skipped)
+    assert sorted(skipped) == [".cache/x.png", ".hidden.png", "Thumbs.db", "link.png", "pipe", "transfer.part",
+                               "~$scan.png"]
+    assert "symbolic link" in skipped["link.png"] and "not a regular file" in skipped["pipe"]
+    assert "temporary" in skipped["transfer.part"] and "temporary" in skipped["~$scan.png"]
+    assert "system" in skipped["Thumbs.db"] and "hidden" in skipped[".hidden.png"]
+    assert "hidden folder" in skipped[".cache/x.png"] and listing.errors == ()
 
 
 def test_windows_style_run_names_are_posix_inside_records() -> None:

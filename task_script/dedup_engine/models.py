@@ -12,12 +12,13 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 1  # FolderManifest
+RESULT_SCHEMA_VERSION = 2  # DedupResult: 2 added the statuses "skipped" and "restored" (and their counts)
 
 Method = Literal["hash", "mse"]
 HashAlgorithm = Literal["phash", "dhash", "ahash", "whash"]
 KeepRule = Literal["first", "largest", "sharpest"]
-Status = Literal["unique", "duplicate", "error", "passthrough"]
+Status = Literal["unique", "duplicate", "error", "passthrough", "skipped", "restored"]
 Proof = Literal["identical_bytes", "identical_pixels", "near_duplicate"]
 
 METHOD_ALIASES = {"opencv": "mse"}
@@ -140,15 +141,18 @@ class DedupParams(_Model):
 class FileOutcome(_Model):
     """What happened to one input file. Exactly one per input file."""
 
-    path: RelativePath
-    status: Status
+    path: RelativePath = Field(description="relative to the run folder, '/' separators")
+    status: Status = Field(description="unique | duplicate | error | passthrough (decided by the engine); skipped "
+                           "(not taken as input: link, temporary, system or hidden file; left in place, reason says "
+                           "why) and restored (a duplicate brought back into the run folder) by the local runner")
     sha256: str | None = None
     size_bytes: int | None = None
     width: int | None = None
     height: int | None = None
     format: str | None = Field(default=None, description="decoded format, e.g. PNG, BMP (by content)")
     hash: str | None = Field(default=None, description="hex of the perceptual hash, as imagehash prints it")
-    duplicate_of: str | None = Field(default=None, description="path of the kept representative")
+    duplicate_of: str | None = Field(default=None, description="path of the kept representative, relative to the "
+                                     "run folder (or, for one that left under a name a later file took, to W)")
     distance: float | None = Field(
         default=None, description="hash: Hamming distance between the two files' perceptual hashes (their `hash`); "
         "mse: mean squared error"
@@ -157,8 +161,10 @@ class FileOutcome(_Model):
     residual: float | None = Field(default=None, description="hash: aligned RMS residual of the pixel proof")
     reason: str | None = Field(default=None, description="why it was archived, kept or passed through")
     error: str | None = None
-    destination: str | None = Field(default=None, description="planned path relative to the watched folder")
-    file_key: str | None = None
+    destination: str | None = Field(default=None, description="where the file is (a dry run: would be), relative "
+                                    "to the watched folder; null for a file left in place")
+    file_key: str | None = Field(default=None, description="the input's file pointer key (locally: relative to the "
+                                 "watched folder)")
     file_id: str | None = None
     label_error: str | None = Field(default=None, description="platform: the label that could not be applied, and why")
 
@@ -169,12 +175,14 @@ class Counts(_Model):
     duplicate: int = 0
     error: int = 0
     passthrough: int = 0
+    skipped: int = 0
+    restored: int = 0
 
 
 class DedupResult(_Model):
     """The run's decision: every file's outcome, with the parameters that produced it."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[2] = RESULT_SCHEMA_VERSION
     run: str
     method: Method
     params: DedupParams
@@ -182,7 +190,11 @@ class DedupResult(_Model):
     files: list[FileOutcome]
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
-    timings: dict[str, float] = Field(default_factory=dict, description="seconds per phase")
+    timings: dict[str, float] = Field(
+        default_factory=dict,
+        description="seconds: total_s = decide_s + other_s, decide_s = candidate_search_s + proof_s (other_s: "
+        "fingerprinting, i.e. waiting for the workers, exact-copy lookups and bookkeeping); a run's result.json "
+        "holds the sums over its passes")
     tool_version: str | None = None
 
     def by_path(self) -> dict[str, FileOutcome]:
