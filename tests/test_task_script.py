@@ -245,7 +245,8 @@ def test_unreadable_files_become_errors_while_the_rest_are_decided(engine_data: 
     by_path = result.by_path()
     assert by_path[gone].status == "error" and "NoSuchKey" in by_path[gone].error
     assert summary["counts"] == {"total": len(names), "unique": len(names) - len(copies) - 1,
-                                 "duplicate": len(copies), "error": 1, "passthrough": 0}
+                                 "duplicate": len(copies), "error": 1, "passthrough": 0, "skipped": 0,
+                                 "restored": 0}
     assert context.labels[f"lab/run-6/{gone}"]["dedup-status"] == "error"
     # the label that failed is named in the summary and in the result, never dropped
     assert summary["labelled"] == len(names) - 1 and list(summary["label_failures"]) == [names[0]]

@@ -65,11 +65,10 @@ def dedup(
         # Streaming: with the sources in keep order, each image is decided as soon as its fingerprint arrives,
         # while the workers go on fingerprinting, and an archived image's proof image is released at once.
         in_order = sources if ordered else sorted(sources, key=lambda item: natural_key(item[0]))
-        outcomes, t1 = _decide_streaming(in_order, params, workers, executor, progress, total, prior, stats,
-                                         previews, on_outcome)
+        outcomes = _decide_streaming(in_order, params, workers, executor, progress, total, prior, stats, previews,
+                                     on_outcome)
     else:
         results = list(_fingerprint_all(sources, params, workers, executor, progress, total, prior, previews))
-        t1 = time.perf_counter()
         prior_paths = {path for path, _ in prior}
         prior_fps = [r for r in results if isinstance(r, Fingerprint) and r.path in prior_paths]
         fresh = [r for r in results if r.path not in prior_paths]
@@ -128,7 +127,7 @@ def _decide_streaming(
     stats: dict[str, float],
     previews: PreviewSink | None,
     on_outcome: OutcomeSink | None,
-) -> tuple[list[FileOutcome], float]:
+) -> list[FileOutcome]:
     import cv2
 
     grouper = Grouper(params, previews if params.method == "hash" else None)
@@ -151,7 +150,7 @@ def _decide_streaming(
     finally:
         cv2.setNumThreads(threads)
     stats.update(grouper.stats())
-    return outcomes, time.perf_counter()
+    return outcomes
 
 
 def _fingerprint_all(

@@ -21,7 +21,7 @@ from .hashing import perceptual_hash
 from .models import DedupParams
 from .previews import preview_jpeg
 from .proof import ProofImage, prepare
-from .signatures import centred, signature
+from .signatures import centred, layout
 
 ByteSource = Callable[[], bytes]
 Source = Union[bytes, ByteSource]
@@ -42,6 +42,7 @@ class Fingerprint:
     proof: ProofImage | None  # hash method only (the MSE method proves on the full pixels)
     signature: np.ndarray | None  # hash method only: ranks its hash candidates (see signatures.py)
     centred_signature: np.ndarray | None
+    sensitivity: float  # how far the signature moves under a shift of max_shift_px (see signatures.layout)
     sharpness: float  # variance of the Laplacian of the grey image
     mean: float  # mean of the canonical pixels, 8-bit scale (MSE bound)
     pixels: np.ndarray | None  # canonical pixels for the MSE method only: uint8, or float32 on the 8-bit scale
@@ -90,6 +91,7 @@ def _fingerprint_decoded(path: str, sha256: str, size: int, image: DecodedImage,
     hash_hex = str(main_hash)  # imagehash's hex, made once (it walks the bits in Python)
     proof = prepare(grey, params.max_shift_px) if params.method == "hash" else None
     centred_pair = centred(proof.pixels) if proof is not None else None
+    signed = layout(grey, params.max_shift_px) if params.method == "hash" else None
     pixels = _mse_pixels(image.pixels) if params.method == "mse" else None
     return Fingerprint(
         path=path,
@@ -103,7 +105,8 @@ def _fingerprint_decoded(path: str, sha256: str, size: int, image: DecodedImage,
         hash_int=int(hash_hex, 16),
         centred_int=centred_pair[0] if centred_pair is not None else None,
         proof=proof,
-        signature=signature(grey) if params.method == "hash" else None,
+        signature=signed[0] if signed is not None else None,
+        sensitivity=signed[1] if signed is not None else 0.0,
         centred_signature=centred_pair[1] if centred_pair is not None else None,
         sharpness=float(cv2.Laplacian(grey, cv2.CV_32F).var()) if params.keep == "sharpest" else 0.0,
         mean=float(pixels.mean(dtype=np.float64)) if pixels is not None else float(grey.mean()),

@@ -29,6 +29,8 @@ PreviewSink = Callable[[str, bytes], None]  # (path, JPEG bytes)
 UNPACKED_CACHE = 256  # kept proof images held unpacked (float32, 64 KB each at 128x128)
 MAX_PROOFS_PER_IMAGE = 8  # nearest candidates proven per image (both methods); a cap can only cost recall, never safety
 PROOF_BUDGET_PIXELS = MAX_PROOFS_PER_IMAGE * 128 * 128  # small proof images cost less: up to 4x the proofs
+SIGNATURE_REACH = 2.0  # times the larger sensitivity (plus the slack): about twice the farthest copy measured
+SIGNATURE_SLACK = 0.01  # noise, JPEG and brightness move a signature by up to about this much
 SMALL_FRAME = 96  # frames up to this side also take the nearest signatures as candidates (see signatures.py)
 SMALL_FRAME_NEIGHBOURS = 32
 
@@ -80,13 +82,15 @@ class Grouper:
         self._unpacked_cache: dict[int, Prepared] = {}  # item -> proof image ready to prove, least recent first
         self.proofs_run = 0
         self.bound_rejections = 0  # candidates rejected by the proof's lower bound, without a proof
+        self.signature_rejections = 0  # candidates whose layout signature is too far to be a copy
         self.search_s = 0.0  # time in the index (candidate search), and in pixel proofs: the bench reports both
         self.proof_s = 0.0
 
     def stats(self) -> dict[str, float]:
         """Seconds in candidate search and in proofs, proofs run, and candidates the lower bound rejected."""
         return {"search_s": self.search_s, "proof_s": self.proof_s, "proofs": float(self.proofs_run),
-                "bound_rejections": float(self.bound_rejections)}
+                "bound_rejections": float(self.bound_rejections),
+                "signature_rejections": float(self.signature_rejections)}
 
     def keep(self, fp: Fingerprint) -> None:
         item = len(self.kept)
@@ -97,7 +101,7 @@ class Grouper:
         if self.params.method == "hash":
             self._raw.add(item, fp.hash_int)
             if fp.signature is not None:
-                self._signatures.add(item, fp.signature)
+                self._signatures.add(item, fp.signature, fp.sensitivity)
                 if max(fp.width, fp.height) <= SMALL_FRAME:
                     self._small.add(item, fp.signature)
             if fp.centred_int is not None and fp.centred_signature is not None:
@@ -143,6 +147,17 @@ class Grouper:
         closeness = self._signatures.distances(items, fp.signature)
         if fp.centred_signature is not None:  # a kept image without one has zeros there: at least distance 1
             closeness = np.minimum(closeness, self._centred_signatures.distances(items, fp.centred_signature))
+        # a copy's signature stays within about the larger sensitivity: look-alikes far beyond it are not looked at
+        reach = SIGNATURE_REACH * (np.maximum(self._signatures.sensitivity[items], fp.sensitivity) + SIGNATURE_SLACK)
+        within = closeness <= reach
+        self.signature_rejections += int((~within).sum())
+        if not within.any():
+            nearest_item = int(items[int(np.argmin(closeness))])
+            self.search_s += time.perf_counter() - started
+            return Decision(fp.path, reason=f"kept: nearest kept {self.kept[nearest_item].path}: layout signature "
+                                            f"{float(closeness.min()):.3f} apart, beyond what a copy moves "
+                                            f"({len(hits)} candidates)")
+        items, closeness = items[within], closeness[within]
         ranked = items[np.lexsort((items, closeness))][: 2 * allowed].tolist()
         searched = time.perf_counter()
         self.search_s += searched - started
