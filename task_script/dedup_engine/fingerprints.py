@@ -38,7 +38,6 @@ class Fingerprint:
     pixel_digest: str
     hash_hex: str
     hash_int: int
-    centred_int: int | None  # hash method: the centred hash (see signatures.py)
     proof: ProofImage | None  # hash method only (the MSE method proves on the full pixels)
     signature: np.ndarray | None  # hash method only: ranks its hash candidates (see signatures.py)
     centred_signature: np.ndarray | None
@@ -90,7 +89,7 @@ def _fingerprint_decoded(path: str, sha256: str, size: int, image: DecodedImage,
     main_hash = perceptual_hash(grey, params.hash_algorithm, params.hash_size)
     hash_hex = str(main_hash)  # imagehash's hex, made once (it walks the bits in Python)
     proof = prepare(grey, params.max_shift_px) if params.method == "hash" else None
-    centred_pair = centred(proof.pixels) if proof is not None else None
+    centred_layout = centred(proof.pixels) if proof is not None else None
     signed = layout(grey, params.max_shift_px) if params.method == "hash" else None
     pixels = _mse_pixels(image.pixels) if params.method == "mse" else None
     return Fingerprint(
@@ -103,11 +102,10 @@ def _fingerprint_decoded(path: str, sha256: str, size: int, image: DecodedImage,
         pixel_digest=_pixel_digest(image.pixels),
         hash_hex=hash_hex,
         hash_int=int(hash_hex, 16),
-        centred_int=centred_pair[0] if centred_pair is not None else None,
         proof=proof,
         signature=signed[0] if signed is not None else None,
         sensitivity=signed[1] if signed is not None else 0.0,
-        centred_signature=centred_pair[1] if centred_pair is not None else None,
+        centred_signature=centred_layout,
         sharpness=float(cv2.Laplacian(grey, cv2.CV_32F).var()) if params.keep == "sharpest" else 0.0,
         mean=float(pixels.mean(dtype=np.float64)) if pixels is not None else float(grey.mean()),
         pixels=pixels,

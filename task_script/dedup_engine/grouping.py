@@ -31,7 +31,9 @@ MAX_PROOFS_PER_IMAGE = 8  # nearest candidates proven per image (both methods); 
 PROOF_BUDGET_PIXELS = MAX_PROOFS_PER_IMAGE * 128 * 128  # small proof images cost less: up to 4x the proofs
 SIGNATURE_REACH = 2.0  # times the larger sensitivity (plus the slack): about twice the farthest copy measured
 SIGNATURE_SLACK = 0.01  # noise, JPEG and brightness move a signature by up to about this much
-SMALL_FRAME = 96  # frames up to this side also take the nearest signatures as candidates (see signatures.py)
+LAYOUT_NEIGHBOURS = 16  # nearest layout signatures (and as many centred ones) taken as candidates
+HASH_NEIGHBOURS = 8  # nearest perceptual hashes within max_distance taken as candidates too
+SMALL_FRAME = 96  # frames up to this side take more neighbours: a crop moves their layout more, and proofs are cheap
 SMALL_FRAME_NEIGHBOURS = 32
 
 
@@ -74,11 +76,11 @@ class Grouper:
         self._by_pixels: dict[str, int] = {}
         bits = params.hash_size * params.hash_size
         self._raw = MultiIndexHash(bits, params.max_distance)
-        self._centred = MultiIndexHash(64, params.max_distance)
         self._mse = MseIndex()
         self._signatures = SignatureTable()
         self._centred_signatures = SignatureTable()
-        self._small = NearestSignatures()
+        self._layouts = NearestSignatures()
+        self._centred_layouts = NearestSignatures()
         self._unpacked_cache: dict[int, Prepared] = {}  # item -> proof image ready to prove, least recent first
         self.proofs_run = 0
         self.bound_rejections = 0  # candidates rejected by the proof's lower bound, without a proof
@@ -102,11 +104,10 @@ class Grouper:
             self._raw.add(item, fp.hash_int)
             if fp.signature is not None:
                 self._signatures.add(item, fp.signature, fp.sensitivity)
-                if max(fp.width, fp.height) <= SMALL_FRAME:
-                    self._small.add(item, fp.signature)
-            if fp.centred_int is not None and fp.centred_signature is not None:
-                self._centred.add(item, fp.centred_int)
+                self._layouts.add(item, fp.signature)
+            if fp.centred_signature is not None:
                 self._centred_signatures.add(item, fp.centred_signature)
+                self._centred_layouts.add(item, fp.centred_signature)
         elif fp.pixels is not None:
             self._mse.add(item, fp.pixels)
 
@@ -132,16 +133,18 @@ class Grouper:
         assert fp.proof is not None and fp.signature is not None, "hash method fingerprints carry a proof image"
         radius, threshold, shift = self.params.max_distance, self.params.max_residual, self.params.max_shift_px
         started = time.perf_counter()
-        hits = {item: "hash" for item, _ in self._raw.nearest(fp.hash_int, radius, None)}  # item -> found by
-        if fp.centred_int is not None:
-            for item, _ in self._centred.nearest(fp.centred_int, radius, None):
-                hits.setdefault(item, "centred hash")
-        if max(fp.width, fp.height) <= SMALL_FRAME:
-            for item in self._small.nearest(fp.signature, SMALL_FRAME_NEIGHBOURS):
-                hits.setdefault(item, "signature")
+        # candidates: the nearest layouts (whatever the run's size, the original of a copy is among the first few,
+        # where on look-alike frames hundreds of kept hashes lie within the radius), and the nearest hashes
+        neighbours = SMALL_FRAME_NEIGHBOURS if max(fp.width, fp.height) <= SMALL_FRAME else LAYOUT_NEIGHBOURS
+        hits = dict.fromkeys(self._layouts.nearest(fp.signature, neighbours), "layout signature")  # item -> found by
+        if fp.centred_signature is not None:
+            for item in self._centred_layouts.nearest(fp.centred_signature, neighbours):
+                hits.setdefault(item, "centred layout signature")
+        for item, _ in self._raw.nearest(fp.hash_int, radius, HASH_NEIGHBOURS):
+            hits.setdefault(item, "hash")
         if not hits:
             self.search_s += time.perf_counter() - started
-            return Decision(fp.path, reason=f"kept: no kept image within hash distance {radius}")
+            return Decision(fp.path, reason="kept: the first image of its kind")
         allowed = min(4 * MAX_PROOFS_PER_IMAGE, max(MAX_PROOFS_PER_IMAGE, PROOF_BUDGET_PIXELS // fp.proof.data.size))
         items = np.fromiter(hits, np.int64, len(hits))
         closeness = self._signatures.distances(items, fp.signature)
@@ -180,7 +183,7 @@ class Grouper:
                 proof = prove(self._unpacked(item), candidate, max_residual=threshold, max_shift_px=shift)
                 if proof.passed:
                     distance = (fp.hash_int ^ self.kept[item].hash_int).bit_count()
-                    found_by = "" if hits[item] == "hash" else f", a candidate by its {hits[item]}"
+                    found_by = f", a candidate by its {hits[item]}"
                     reason = f"hash distance {distance}{found_by}; {proof.reason}"
                     self._preview(fp, item)
                     return Decision(fp.path, self.kept[item].path, "near_duplicate", float(distance),

@@ -107,9 +107,8 @@ class DedupParams(_Model):
     max_distance: int = Field(
         default=10,
         ge=0,
-        description="hash method: Hamming radius of the candidate search, on the perceptual hash and on the "
-        "centred hash (small frames also take the nearest layout signatures); candidates only propose, the pixel "
-        "proof decides",
+        description="hash method: the nearest perceptual hashes within this Hamming distance are candidates, beside "
+        "the nearest layout signatures; candidates only propose, the pixel proof decides",
     )
     max_mse: float = Field(
         default=50.0,

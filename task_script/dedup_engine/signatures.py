@@ -1,24 +1,23 @@
-"""Signatures of an image's coarse layout: to rank the candidates that the hash index finds, and to find more.
+"""Layout signatures: how the hash method finds its candidates, ranks them, and skips the hopeless ones.
 
 On look-alike frames (one cell on an even background, the CytPix's), hundreds of kept images lie within a few bits
-of any new image's 64-bit hash, and the Hamming distance, an integer from 0 to 10 there, does not tell the image a
-copy was made from from its look-alikes. The real-valued coefficients that the hash only takes the signs of do:
-a signature is the lowest 8x8 DCT coefficients of a 32x32 area-averaged thumbnail (the DC term dropped, so an
-offset does not count), scaled to unit length (so a gain does not count). The squared distance between two
-signatures, 0 for identical layouts and up to 4, ranks candidates so that the proof sees the likely original
-first.
+of any new image's 64-bit perceptual hash at 40,000 images, and the Hamming distance, an integer from 0 to 10
+there, does not tell the image a copy was made from from its look-alikes. The real-valued coefficients that the
+hash only takes the signs of do: a *signature* is the lowest 8x8 DCT coefficients of a 32x32 area-averaged thumbnail
+(the DC term dropped, so an offset does not count), scaled to unit length (so a gain does not count). The squared
+distance between two signatures is 0 for identical layouts and at most 4.
 
-A copy shifted by a few pixels, or cropped, can move the perceptual hash of a frame with one small cell in it by
-more than the search radius (on generated CytPix frames, a 3-4 px shift takes a quarter of the copies past 10 bits).
-So each image also gets a *centred* hash and signature, of a window centred on its foreground's centroid and sized
-by the foreground's spread (four radii of gyration): a shift, a crop that does not cut into the cells, or a resize
-leaves that window as it was. It is computed on the proof image (the frame reduced to at most 128 pixels a side)
-and only proposes and ranks candidates; the pixel proof decides.
+A copy shifted by a few pixels, or cropped, moves a small cell within its frame and with it the signature (and the
+hash: on generated CytPix frames a 3-4 px shift takes a quarter of the copies past 10 bits). So each image also
+gets a *centred* signature, of a window centred on its foreground's centroid and sized by the foreground's spread
+(four radii of gyration): a shift, a crop that does not cut into the cells, or a resize leaves that window as it
+was. It is computed on the proof image (the frame reduced to at most 128 pixels a side).
 
-On small frames (flow-cytometry cells of 40x40 pixels) a crop of 3 pixels is 7 % of the frame: both hashes can move
-past the radius, while the signature still puts the original among the nearest. So small frames also draw the
-nearest few kept signatures as candidates, from a graph index (faiss' HNSW), which answers in about the same time
-whatever the run's size.
+Candidates are the nearest kept signatures and centred signatures, from graph indexes (faiss' HNSW, which answer
+in about the same time whatever the run's size), with the nearest perceptual hashes within ``max_distance``. Each
+image's *sensitivity* (how far its signature moves under a shift of ``max_shift_px``) says how far a copy's
+signature can lie: candidates beyond it are not looked at, and the rest are proven nearest first. Signatures only
+propose; the pixel proof decides.
 """
 
 from __future__ import annotations
@@ -59,9 +58,8 @@ def layout(grey: np.ndarray, max_shift_px: int) -> tuple[np.ndarray, float]:
     return value, moved
 
 
-def centred(reduced: np.ndarray) -> tuple[int, np.ndarray] | None:
-    """The centred hash (64 bits: the low 8x8 DCT coefficients above their median, as phash takes them) and the
-    centred signature of an 8-bit grey (proof) image; None when it has no foreground."""
+def centred(reduced: np.ndarray) -> np.ndarray | None:
+    """The centred signature of an 8-bit grey (proof) image; None when it has no foreground."""
     histogram = cv2.calcHist([reduced], [0], None, [256], [0, 256]).ravel()
     background = _median_level(histogram)
     deviation = cv2.absdiff(reduced, np.full_like(reduced, background))
@@ -74,10 +72,7 @@ def centred(reduced: np.ndarray) -> tuple[int, np.ndarray] | None:
     radius = float(np.sqrt((moments["mu20"] + moments["mu02"]) / moments["m00"]))
     side = int(np.clip(round(WINDOW_RADII * radius), MIN_WINDOW, 2 * max(reduced.shape)))
     window = cv2.getRectSubPix(reduced, (side, side), (cx, cy))  # replicated edges outside the frame
-    low = _low(cv2.resize(window, (THUMB, THUMB), interpolation=cv2.INTER_AREA))
-    bits = (low > float(np.median(low))).ravel()
-    code = int.from_bytes(np.packbits(bits).tobytes(), "big")
-    return code, _unit(low.ravel()[1:])
+    return _unit(_low(cv2.resize(window, (THUMB, THUMB), interpolation=cv2.INTER_AREA)).ravel()[1:])
 
 
 def _low(thumb: np.ndarray) -> np.ndarray:
@@ -119,7 +114,7 @@ class SignatureTable:
 
 
 class NearestSignatures:
-    """Approximate nearest kept signatures (faiss ``IndexHNSWFlat``, squared L2), for small frames."""
+    """Approximate nearest kept signatures (faiss ``IndexHNSWFlat``, squared L2)."""
 
     def __init__(self, links: int = 16, breadth: int = 48) -> None:
         faiss.omp_set_num_threads(1)  # one query at a time: threads only contend with the workers
