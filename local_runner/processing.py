@@ -53,6 +53,8 @@ class RunReport:
 
 
 class RunProcessor:
+    done_status = "processed"  # the state of a run whose pass completed (label_mode.py's processor: label-only)
+
     def __init__(
         self,
         layout: Layout,
