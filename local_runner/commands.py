@@ -22,6 +22,7 @@ from dedup_engine import DedupError
 from dedup_engine.errors import InputError
 
 from . import logs
+from .agent_result import agent_result_path, leave_result
 from .layout import Layout
 from .records import DONE_STATUSES, RunRecords, recorded_runs
 from .runs import discover_runs, list_run_files, with_known_runs
@@ -237,7 +238,10 @@ def restore(layout: Layout, run: str, paths: Sequence[str] = (), *, dry_run: boo
         left[str(PurePosixPath(place).relative_to(run))] = (stat.st_size, stat.st_mtime_ns)
     if report.restored:
         counts = count(files)  # a restored file is counted as restored, no longer as an archived duplicate
-        records.write_result(result.model_copy(update={"files": files, "counts": counts}))
+        updated = result.model_copy(update={"files": files, "counts": counts})
+        records.write_result(updated)
+        if layout.absolute(agent_result_path(layout, result)).is_file():  # the agent's copy, if the run left one
+            leave_result(layout, updated)
         now = dt.datetime.now(dt.timezone.utc)
         restored_paths = [str(PurePosixPath(place).relative_to(run)) for _, place in report.restored]
         processed = sorted(set(state.processed_paths) | set(restored_paths))

@@ -79,6 +79,7 @@ class Service:
         processor = RunProcessor(
             layout, params, workers=args.workers, dry_run=args.dry_run, uploader=uploader,
             progress=None if args.no_progress else progress_factory(), reporter=reporter,
+            result_to_agent=args.result_to_agent,
         )
         return cls(layout, processor, depth=args.run_depth, include=tuple(args.include),
                    settle_seconds=args.settle_seconds, polling=args.polling, poll_interval=args.poll_interval,
