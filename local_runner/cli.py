@@ -44,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     mode = parser.add_argument_group("mode")
     mode.add_argument("--once", action="store_true", help="process the runs that have settled, then exit")
     mode.add_argument("--dry-run", action="store_true", help="decide and write result.json with planned destinations; move nothing")
+    mode.add_argument("--mode", choices=["move", "label"], default="move",
+                      help="move (default): decide here, move duplicates to archive/ and the rest to unique/; label: "
+                           "write each settled run's dedup-manifest.json into its folder and move nothing (the agent "
+                           "uploads the whole run, the pipeline decides and labels in the data platform)")
     engine = parser.add_argument_group("decision (defaults calibrated on real images)")
     defaults = DedupParams()
     engine.add_argument("--method", choices=["hash", "mse", "opencv"], default=defaults.method,
@@ -71,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_output_names(out)
     out.add_argument("--confirm-new-folders", action="store_true",
                      help="switch W to output folder names other than the remembered ones")
+    out.add_argument("--result-to-agent", action="store_true",
+                     help="also leave the run's result as unique/<run>/<run name>.dedup-result.json, so that the agent "
+                          "(and --upload-to) sends the record of what was archived and where (move mode)")
     up = parser.add_argument_group("upload (what the File Log Agent does, for setups without one)")
     up.add_argument("--upload-to", metavar="s3://BUCKET/PREFIX", help="upload unique files and result.json")
     up.add_argument("--s3-endpoint-url", help="S3-compatible endpoint (MinIO, a local moto server)")
@@ -81,6 +88,16 @@ def build_parser() -> argparse.ArgumentParser:
     people.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     people.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
+
+
+def check_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    check_run_selection(parser, args.run_depth, args.include)
+    if args.mode == "label":
+        moving = [name for name, given in (("--dry-run", args.dry_run), ("--upload-to", args.upload_to),
+                                           ("--result-to-agent", args.result_to_agent)) if given]
+        if moving:
+            parser.error(f"{', '.join(moving)}: only for move mode; --mode label moves, decides and uploads nothing "
+                         "(the agent uploads the run folders), so leave this out")
 
 
 def params_from(args: argparse.Namespace) -> DedupParams:
@@ -109,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # a usage error also goes to the log file (a scheduled task has no console)
         args = logs.parse_args_logged(parser, args_list,
-                                      check=lambda parsed: check_run_selection(parser, parsed.run_depth, parsed.include))
+                                      check=lambda parsed: check_options(parser, parsed))
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return int(exc.code or 0)
     handlers: list[logging.Handler] = []

@@ -22,8 +22,9 @@ from dedup_engine import DedupError
 from dedup_engine.errors import InputError
 
 from . import logs
+from .agent_result import agent_result_path, leave_result
 from .layout import Layout
-from .records import RunRecords, recorded_runs
+from .records import DONE_STATUSES, RunRecords, recorded_runs
 from .runs import discover_runs, list_run_files, with_known_runs
 from .settle import settled_by_age
 
@@ -61,7 +62,7 @@ def _layout(args: argparse.Namespace) -> Layout:
 @dataclass
 class RunStatusLine:
     run: str
-    status: str  # processed | pending | failed | interrupted | dry-run | new
+    status: str  # processed | label-only | pending | failed | interrupted | dry-run | new
     files_waiting: int = 0
     total: int = 0
     unique: int = 0
@@ -93,7 +94,7 @@ def collect_status(layout: Layout, *, depth: int = 1, include: Sequence[str] = (
         if state is None:
             line.status = "pending" if not settled else "new"
             line.detail = "still being written" if not settled else "settled, not processed yet"
-        elif state.status == "processed" and waiting:
+        elif state.status in DONE_STATUSES and waiting:
             line.status = "pending"
             line.detail = f"{len(waiting)} new files since the last pass"
         lines[ref.name] = line
@@ -121,6 +122,10 @@ def _line_from_state(run: str, state) -> RunStatusLine:  # type: ignore[no-untyp
     elif state.status == "moving":
         line.status = "interrupted"
         line.detail = "moves interrupted (the runner was stopped): the next start finishes them"
+    elif state.status == "label-only":
+        line.status = "label-only"
+        line.detail = (f"dedup-manifest.json version {state.passes} written ({c.total - c.skipped - c.error} files); "
+                       "nothing moved: the pipeline decides and labels in the data platform")
     elif state.status == "dry-run":
         line.status = "dry-run"
         line.detail = "planned only: nothing was moved; result.json says where each file would go"
@@ -133,7 +138,7 @@ def _line_from_state(run: str, state) -> RunStatusLine:  # type: ignore[no-untyp
 
 def status_main(argv: list[str]) -> int:
     parser = UsageParser(prog="python -m local_runner status",
-                         description="List the runs of a drop zone: processed, pending, failed.")
+                         description="List the runs of a drop zone: processed, label-only, pending, failed.")
     _layout_args(parser)
     add_run_selection(parser)
     parser.add_argument("--json", action="store_true", help="machine-readable output")
@@ -157,7 +162,7 @@ def status_main(argv: list[str]) -> int:
     by_status = Counter(ln.status for ln in lines)
     print(f"{len(lines)} runs: {by_status['processed']} processed, {by_status['pending'] + by_status['new']} "
           f"pending, {by_status['failed']} failed, {by_status['interrupted']} interrupted, {by_status['dry-run']} "
-          f"dry-run; files: {sum(ln.skipped for ln in lines)} skipped, {sum(ln.restored for ln in lines)} restored, "
+          f"dry-run, {by_status['label-only']} label-only; files: {sum(ln.skipped for ln in lines)} skipped, {sum(ln.restored for ln in lines)} restored, "
           f"{sum(ln.files_waiting for ln in lines)} waiting; {sum(ln.uploads_failed for ln in lines)} uploads failed")
     return EXIT_OK
 
@@ -233,7 +238,10 @@ def restore(layout: Layout, run: str, paths: Sequence[str] = (), *, dry_run: boo
         left[str(PurePosixPath(place).relative_to(run))] = (stat.st_size, stat.st_mtime_ns)
     if report.restored:
         counts = count(files)  # a restored file is counted as restored, no longer as an archived duplicate
-        records.write_result(result.model_copy(update={"files": files, "counts": counts}))
+        updated = result.model_copy(update={"files": files, "counts": counts})
+        records.write_result(updated)
+        if layout.absolute(agent_result_path(layout, result)).is_file():  # the agent's copy, if the run left one
+            leave_result(layout, updated)
         now = dt.datetime.now(dt.timezone.utc)
         restored_paths = [str(PurePosixPath(place).relative_to(run)) for _, place in report.restored]
         processed = sorted(set(state.processed_paths) | set(restored_paths))

@@ -19,6 +19,7 @@ from dedup_engine.errors import DedupError
 from dedup_engine.grouping import natural_key
 from dedup_engine.models import Counts, DedupParams, DedupResult, FileOutcome, FolderManifest, ManifestFile
 
+from .agent_result import agent_result_path, leave_result
 from .fs_context import FileSystemContext
 from .layout import Layout
 from .records import RunRecords, RunState, UploadSummary, recorded_runs
@@ -53,6 +54,8 @@ class RunReport:
 
 
 class RunProcessor:
+    done_status = "processed"  # the state of a run whose pass completed (label_mode.py's processor: label-only)
+
     def __init__(
         self,
         layout: Layout,
@@ -64,7 +67,9 @@ class RunProcessor:
         task: TaskFunction | None = None,
         progress: Callable[[str, int | None], Progress] | None = None,
         reporter: Callable[..., Path] | None = None,  # (folder, result, layout, previews=...) -> report path
+        result_to_agent: bool = False,
     ) -> None:
+        self.result_to_agent = result_to_agent
         self.layout = layout
         self.params = params
         self.workers = workers
@@ -128,7 +133,7 @@ class RunProcessor:
             records.write_state(moving)  # before any move: a crash from here on is finished by finish_interrupted
             final = self._move(run, records, result, moving.journal_from, report, seen)
             combined = _merge(previous, final) if previous else final
-            records.write_result(combined)
+            self._write_result(records, combined)
             report.result = combined
             if self.uploader is not None:
                 report.upload = self._upload(run, records, combined)
@@ -225,9 +230,15 @@ class RunProcessor:
             previous = previous.model_copy(update={
                 "files": [o for o in previous.files if (o.path, o.destination, o.sha256) not in this_pass]})
         combined = _merge(previous, final) if previous else final
-        records.write_result(combined)
+        self._write_result(records, combined)
         records.write_state(self._state(run, "processed", combined, state.passes, state))
         return True
+
+    def _write_result(self, records: RunRecords, result: DedupResult) -> None:
+        """The run's result once its files are in place; with ``result_to_agent`` also in unique/<run>/."""
+        records.write_result(result)
+        if self.result_to_agent:
+            log.info("run %s: result left for the agent in %s", result.run, leave_result(self.layout, result))
 
     def interrupted_runs(self) -> list[str]:
         return [state.run for _, state in recorded_runs(self.layout.runs_records_root()) if state.status == "moving"]
@@ -287,6 +298,9 @@ class RunProcessor:
         ]
         upload = self.uploader.upload_run(run, items)
         self.uploader.upload_result(run, records.result_path)
+        place = PurePosixPath(agent_result_path(self.layout, result))
+        if self.result_to_agent and self.layout.absolute(str(place)).is_file():  # what the agent sends, same name
+            self.uploader.upload_result(run, self.layout.absolute(str(place)), key_path=place.name)
         summary = UploadSummary(
             destination=str(getattr(self.uploader, "describe", lambda: "s3")()),
             uploaded=upload.uploaded, skipped=upload.skipped, failed=len(upload.failed),

@@ -1,6 +1,6 @@
 """A run's records in W/.dedup/runs/<run>/: result.json, manifest.json, state.json, passes/. Written atomically.
 
-``state.json`` says where the run stands (processed, dry-run, failed) so the watcher, ``status`` and ``restore``
+``state.json`` says where the run stands (processed, dry-run, failed; label-only: its manifest was written) so the watcher, ``status`` and ``restore``
 agree on it; ``result.json`` is the run's whole decision with each file's destination; ``passes/`` keeps the
 result of each pass (a run that receives late files is processed again, against its kept images).
 """
@@ -21,7 +21,8 @@ from dedup_engine.models import RESULT_SCHEMA_VERSION, Counts, DedupResult
 
 log = logging.getLogger("local_runner.records")
 
-RunStatus = Literal["processed", "dry-run", "failed", "moving"]
+RunStatus = Literal["processed", "dry-run", "failed", "moving", "label-only"]
+DONE_STATUSES = ("processed", "label-only")  # a pass of either mode that completed
 
 
 class UploadSummary(BaseModel):
@@ -47,7 +48,8 @@ class RunState(BaseModel):
     restored: list[str] = Field(default_factory=list)
     left_in_place: dict[str, tuple[int, int]] = Field(
         default_factory=dict,
-        description="files left in the run folder on purpose (errors, skipped entries, restored files): their "
+        description="files left in the run folder on purpose (errors, skipped entries, restored files; in label-only "
+        "mode every file its manifest lists): their "
         "(size, mtime_ns) when decided, (-1, -1) for entries that are not regular files; a change decides them again")
 
     def decided(self, path: str, size: int | None = None, mtime_ns: int | None = None) -> bool:
@@ -55,7 +57,7 @@ class RunState(BaseModel):
         there on purpose (errors, skipped entries, restored files) are decided, and only while they do not change
         (a truncated file that the instrument completes later is decided again). Anything else found at a path that
         was processed before is a new file under an old name, and is decided like any other."""
-        if self.status != "processed":
+        if self.status not in DONE_STATUSES:
             return False
         seen = self.left_in_place.get(path)
         if seen is None:

@@ -7,7 +7,7 @@ relative to the watched folder with "/" separators (``ProjA/run-12``).
 Every entry of a run folder is either taken as input or *skipped* with a reason: symbolic links and junctions,
 devices and other special files, temporary files (``~$x``, ``.part``, ...), system files (``Thumbs.db``...) and
 hidden files (a name, or a folder on its path, starting with ``.``: on macOS ``._x.png`` is metadata that looks
-like an image). Skipped entries stay where they are and get ``status: skipped`` in the result.
+like an image), and the run's own ``dedup-manifest.json`` (written by the label-only mode). Skipped entries stay where they are and get ``status: skipped`` in the result.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from typing import Collection, Iterable, Sequence
 
 SYSTEM_NAMES = frozenset({"thumbs.db", "desktop.ini", ".ds_store"})
 IGNORED_PATTERNS = ("~$*", "*.tmp", "*.part", "*.partial", "*.crdownload", "*.~*")
+RUN_MANIFEST = "dedup-manifest.json"  # written into a run folder by the label-only mode (label_mode.py)
+RUN_MANIFEST_REASON = "the runner's own run manifest (label-only mode): not input, left in place"
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,8 @@ def list_run_files(run: RunRef) -> RunListing:
                 walk(entry.path, rel + "/", hidden or entry.name.startswith("."))
             elif not stat.S_ISREG(info.st_mode):
                 skipped.append((rel, "not a regular file (device, pipe or socket): left in place"))
+            elif not prefix and entry.name == RUN_MANIFEST:
+                skipped.append((rel, RUN_MANIFEST_REASON))
             elif (why := skip_reason(entry.name)) is not None:
                 skipped.append((rel, why))
             elif hidden:

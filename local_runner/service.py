@@ -10,7 +10,7 @@ import argparse
 import logging
 import threading
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from dedup_engine import DedupError, DedupParams
 
@@ -23,6 +23,9 @@ from .runs import RunListing, RunRef, discover_runs, list_run_files, with_known_
 from .settle import settled_by_age
 from .watcher import RunWatcher
 
+if TYPE_CHECKING:
+    from .label_mode import LabelOnlyProcessor
+
 log = logging.getLogger("local_runner.service")
 
 
@@ -31,7 +34,7 @@ class Service:
     def __init__(
         self,
         layout: Layout,
-        processor: RunProcessor,
+        processor: RunProcessor | LabelOnlyProcessor,
         *,
         depth: int = 1,
         include: tuple[str, ...] = (),
@@ -60,6 +63,11 @@ class Service:
 
             uploader = Uploader(UploadSettings.from_url(args.upload_to, endpoint_url=args.s3_endpoint_url,
                                                         max_attempts=args.s3_max_attempts))
+        if args.mode == "label":
+            from .label_mode import LabelOnlyProcessor
+
+            return cls(layout, LabelOnlyProcessor(layout), depth=args.run_depth, include=tuple(args.include),
+                       settle_seconds=args.settle_seconds, polling=args.polling, poll_interval=args.poll_interval)
         reporter = index = None
         try:
             from .report import write_index, write_report
@@ -71,6 +79,7 @@ class Service:
         processor = RunProcessor(
             layout, params, workers=args.workers, dry_run=args.dry_run, uploader=uploader,
             progress=None if args.no_progress else progress_factory(), reporter=reporter,
+            result_to_agent=args.result_to_agent,
         )
         return cls(layout, processor, depth=args.run_depth, include=tuple(args.include),
                    settle_seconds=args.settle_seconds, polling=args.polling, poll_interval=args.poll_interval,
@@ -78,7 +87,7 @@ class Service:
 
     def needs_processing(self, listing: RunListing) -> bool:
         state = self.processor.records(listing.run.name).read_state()
-        if state is None or state.status != "processed":
+        if state is None or state.status != self.processor.done_status:
             return True
         if any(not state.decided(f.path, f.size, f.mtime_ns) for f in listing.files) or \
                 any(not state.decided(p) for p, _ in (*listing.skipped, *listing.errors)):

@@ -129,18 +129,19 @@ class Uploader:
                  len(report.failed), self.describe())
         return report
 
-    def upload_result(self, run: str, path: Path) -> None:
-        """The run's result.json beside its files, as ``<prefix>/<run>/.dedup/result.json`` (always replaced)."""
+    def upload_result(self, run: str, path: Path, key_path: str = ".dedup/result.json") -> None:
+        """The run's result beside its files, as ``<prefix>/<run>/<key_path>`` (always replaced): its records'
+        result.json as ``.dedup/result.json``, and the copy left for the agent (``--result-to-agent``) by its name."""
         data = path.read_bytes()
         digest = hashlib.sha256(data)
         try:
             self.client.put_object(
-                Bucket=self.settings.bucket, Key=self.key(run, ".dedup/result.json"), Body=data,
+                Bucket=self.settings.bucket, Key=self.key(run, key_path), Body=data,
                 ChecksumSHA256=base64.b64encode(digest.digest()).decode(), ContentType="application/json",
                 Metadata={"sha256": digest.hexdigest(), "run": run},
             )
         except (BotoCoreError, ClientError) as exc:
-            log.warning("run %s: result.json not uploaded (%s); it is uploaded with the next pass", run, exc)
+            log.warning("run %s: %s not uploaded (%s); it is uploaded with the next pass", run, key_path, exc)
 
     # --- one file ----------------------------------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ from dedup_engine import dedup as run_engine
 from dedup_engine.errors import InputError
 from dedup_engine.grouping import natural_key
 from dedup_engine.models import HashAlgorithm, KeepRule, ManifestFile
-from lake_io import IoSettings, Labeller, Prefetcher, Read, Verification, locate, read_file
+from lake_io import IoSettings, Labeller, ManifestCheck, Prefetcher, Read, locate, read_file
 from lake_io.trigger import needs_check
 
 OVERRIDES = ("method", "hash_algorithm", "hash_size", "max_distance", "max_mse", "max_residual", "max_shift_px",
@@ -95,17 +95,19 @@ class RunNotReady(Exception):
 
 def _run(context: t.Any, manifest: FolderManifest, params: DedupParams, settings: IoSettings,
          where: str) -> tuple[DedupResult, int, dict[str, str]]:
-    """Decides the run while its files are read and its labels applied, all bounded and retried."""
+    """Decides the run while its files are read (once each) and its labels applied, all bounded and retried. With a
+    manifest that gives sha256s, the labels are held back until every listed file has been checked."""
     read = functools.partial(read_file, context, settings=settings)
-    checked = needs_check(manifest)
+    listed = needs_check(manifest)
+    check = ManifestCheck(listed, where) if listed else None
     pointers: dict[str, dict[str, t.Any]] = {}  # as read: with the version and file id the lake gave
     with contextlib.ExitStack() as stack:
-        labeller = stack.enter_context(Labeller(context, settings, held=bool(checked)))
-        verification = stack.enter_context(Verification(read, checked, settings, labeller.release, where)) \
-            if checked else None
-        prefetcher = stack.enter_context(Prefetcher(_after_check(read, verification), settings))
+        labeller = stack.enter_context(Labeller(context, settings, held=check is not None))
+        prefetcher = stack.enter_context(Prefetcher(read, settings))
 
         def label(outcome: FileOutcome) -> None:
+            if check is not None:
+                check.outcome(outcome)
             labeller.submit(outcome.path, pointers[outcome.path], _labels(outcome))
 
         byte_source = getattr(context, "byte_source", None)
@@ -114,8 +116,9 @@ def _run(context: t.Any, manifest: FolderManifest, params: DedupParams, settings
             sources: t.Iterable[tuple[str, t.Any]] = [(e.path, byte_source(_pointer(e))) for e in manifest.files]
             prior = [(e.path, byte_source(_pointer(e))) for e in manifest.kept]
         else:
-            sources = _feed(prefetcher, _in_order(manifest.files), pointers, verification)
-            prior = [(r.path, r.data) for r in prefetcher.stream(_in_order(manifest.kept)) if r.data is not None]
+            sources = _feed(prefetcher, _in_order(manifest.files), pointers, check)
+            prior = [(r.path, r.data) for r in _checked_whole(prefetcher.stream(_in_order(manifest.kept)), check)
+                     if r.data is not None]
         result = run_engine(
             manifest.run,
             sources,
@@ -128,7 +131,7 @@ def _run(context: t.Any, manifest: FolderManifest, params: DedupParams, settings
             on_outcome=label,
             ordered=byte_source is None,
         )
-        if verification is not None and (message := verification.wait()):
+        if check is not None and (message := check.message()):
             labeller.abandon()
             raise RunNotReady(message)
         labelled, failed = labeller.finish()
@@ -141,24 +144,26 @@ def _run(context: t.Any, manifest: FolderManifest, params: DedupParams, settings
 
 
 def _feed(prefetcher: Prefetcher, items: list[tuple[str, dict[str, t.Any], int | None]],
-          pointers: dict[str, dict[str, t.Any]], verification: Verification | None) -> t.Iterator[tuple[str, t.Any]]:
-    for read in prefetcher.stream(items):
-        if verification is not None and verification.failed:
-            raise RunNotReady(verification.message())  # no use deciding a run that will not be labelled
+          pointers: dict[str, dict[str, t.Any]], check: ManifestCheck | None) -> t.Iterator[tuple[str, t.Any]]:
+    """The reads, in order, for the engine. Once the check has failed, deciding is of no use (nothing will be
+    labelled): the remaining files are read only to be checked, so that the one message names them all."""
+    reads = prefetcher.stream(items)
+    for read in reads:
         pointers[read.path] = read.pointer
+        if check is not None:
+            check.read(read)
+            if check.failed:
+                for _ in _checked_whole(reads, check):
+                    pass
+                return
         yield read.path, read.source
 
 
-def _after_check(read: t.Callable[[str, dict[str, t.Any]], Read],
-                 verification: Verification | None) -> t.Callable[[str, dict[str, t.Any]], Read]:
-    if verification is None:
-        return read
-
-    def checked_then_read(path: str, pointer: dict[str, t.Any]) -> Read:
-        verification.wait_for(path)
-        return read(path, pointer)
-
-    return checked_then_read
+def _checked_whole(reads: t.Iterable[Read], check: ManifestCheck | None) -> t.Iterator[Read]:
+    for read in reads:
+        if check is not None:
+            check.bytes_read(read)
+        yield read
 
 
 def _in_order(entries: list[ManifestFile]) -> list[tuple[str, dict[str, t.Any], int | None]]:

@@ -245,8 +245,7 @@ def test_unreadable_files_become_errors_while_the_rest_are_decided(engine_data: 
     by_path = result.by_path()
     assert by_path[gone].status == "error" and "NoSuchKey" in by_path[gone].error
     assert summary["counts"] == {"total": len(names), "unique": len(names) - len(copies) - 1,
-                                 "duplicate": len(copies), "error": 1, "passthrough": 0, "skipped": 0,
-                                 "restored": 0}
+                                 "duplicate": len(copies), "error": 1, "passthrough": 0, "skipped": 0, "restored": 0}
     assert context.labels[f"lab/run-6/{gone}"]["dedup-status"] == "error"
     # the label that failed is named in the summary and in the result, never dropped
     assert summary["labelled"] == len(names) - 1 and list(summary["label_failures"]) == [names[0]]
@@ -337,3 +336,76 @@ def test_manifest_files_found_under_a_configured_prefix(tmp_path: Path, engine_d
                                        lake_prefix="imaging-lab/agent-1/RAW/Imaging/{run}")
     assert isinstance(outcome, Ok), outcome
     assert all(these["dedup-status"] in ("unique", "duplicate") for these in labels.values())
+
+
+class CountingContext(RecordingContext):
+    """Counts the reads of each key; some keys are not in the lake (KeyError, as the development context raises)."""
+
+    def __init__(self, gone: frozenset[str] = frozenset()) -> None:
+        super().__init__()
+        self.reads: dict[str, int] = {}
+        self.gone = gone
+        self._lock = threading.Lock()
+
+    def read_file(self, file, form="body"):
+        with self._lock:
+            self.reads[file["fileKey"]] = self.reads.get(file["fileKey"], 0) + 1
+        if file["fileKey"] in self.gone:
+            raise KeyError(file["fileKey"])
+        return super().read_file(file, form)
+
+
+def _run_manifest_on_taskdev(tmp_path: Path, context: Context, uploaded: dict[str, Path], manifest: dict) -> dict:
+    """The agent's upload into the development context's lake (lab/run-8/<path>), then the task on the manifest."""
+    for name, path in uploaded.items():
+        load_test_file(context, path, f"lab/run-8/{name}", mode="rb", file_category="RAW")
+    trigger = load_test_file(context, _write(tmp_path / "dedup-manifest.json", manifest), "lab/run-8/dedup-manifest.json",
+                             mode="rb", file_category="RAW")
+    return main.dedup({"manifest": trigger}, context)
+
+
+def test_a_manifest_run_reads_each_file_once_and_checks_its_sha256(tmp_path: Path, engine_data: Path,
+                                                                   engine_truth: dict) -> None:
+    names, copies = _pick(engine_truth)
+    context = CountingContext()
+    summary = _run_manifest_on_taskdev(tmp_path, context, {n: engine_data / n for n in names},
+                                       _runner_manifest(engine_data, names, "run-8"))
+    assert context.reads == {f"lab/run-8/{n}": 1 for n in [*names, "dedup-manifest.json"]}
+    assert summary["labelled"] == len(names) and summary["counts"]["duplicate"] == len(copies)
+    assert set(context.labels) == {f"lab/run-8/{n}" for n in names}
+
+
+def test_same_size_other_bytes_are_caught_on_the_outcome_and_nothing_is_labelled(tmp_path: Path, engine_data: Path,
+                                                                                 engine_truth: dict) -> None:
+    names, _ = _pick(engine_truth)
+    changed = sorted(names)[-1]  # decided last: every other file's outcome (and label) was ready before it
+    data = bytearray((engine_data / changed).read_bytes())
+    data[-1] ^= 0xFF  # one pixel of another value: the same size, other bytes
+    other = tmp_path / "other.png"
+    other.write_bytes(bytes(data))
+    context = CountingContext()
+    with pytest.raises(InputError) as raised:
+        _run_manifest_on_taskdev(tmp_path, context, {n: (other if n == changed else engine_data / n) for n in names},
+                                 _runner_manifest(engine_data, names, "run-8"))
+    assert f"1 of the {len(names)} files" in str(raised.value)
+    assert f"1 in the data lake with other bytes than the manifest's sha256: {changed}" in str(raised.value)
+    assert context.labels == {} and not _written(context)
+    assert all(n == 1 for n in context.reads.values())
+
+
+def test_once_a_file_is_missing_the_rest_are_read_once_to_be_named_and_nothing_is_labelled(
+        tmp_path: Path, engine_data: Path, engine_truth: dict) -> None:
+    names, _ = _pick(engine_truth)
+    first, *rest = sorted(names)
+    changed = rest[-1]
+    other = tmp_path / "other.png"
+    other.write_bytes((engine_data / changed).read_bytes() + b"\0")
+    context = CountingContext(gone=frozenset({f"lab/run-8/{first}"}))
+    with pytest.raises(InputError) as raised:
+        _run_manifest_on_taskdev(tmp_path, context, {n: (other if n == changed else engine_data / n) for n in names},
+                                 _runner_manifest(engine_data, names, "run-8"))
+    message = str(raised.value)
+    assert f"2 of the {len(names)} files" in message and f"1 not in the data lake (yet): {first}" in message
+    assert f"1 in the data lake with other bytes than the manifest's sha256: {changed}" in message
+    assert context.reads == {f"lab/run-8/{n}": 1 for n in [*names, "dedup-manifest.json"]}
+    assert context.labels == {} and not _written(context)

@@ -6,7 +6,7 @@ The engine stays pure (bytes in, models out); this package is the adapter betwee
     retries.py    which failures are worth another try, and the retry loop (exponential backoff, full jitter)
     reader.py     Prefetcher: reads run ahead of the engine in a pool of threads, in order, bytes bounded
     labeller.py   Labeller: labels applied in a pool of threads as decisions become final; failures kept
-    trigger.py    the run manifest as a trigger: where its files are in the lake, and the sha256 check
+    trigger.py    the run manifest as a trigger: where its files are in the lake, and the sha256 check (ManifestCheck)
 """
 
 from __future__ import annotations
@@ -14,6 +14,6 @@ from __future__ import annotations
 from .labeller import Labeller
 from .reader import Prefetcher, Read, read_file
 from .settings import IoSettings
-from .trigger import Verification, locate
+from .trigger import ManifestCheck, locate
 
-__all__ = ["IoSettings", "Labeller", "Prefetcher", "Read", "Verification", "locate", "read_file"]
+__all__ = ["IoSettings", "Labeller", "Prefetcher", "ManifestCheck", "Read", "locate", "read_file"]

@@ -3,24 +3,21 @@
 The local runner's label-only mode writes ``dedup-manifest.json`` into the run folder; the agent uploads it with
 the run's files. Entries without a data-lake pointer are looked up by key: ``<base>/<path>``, where ``<base>`` is
 the folder of the manifest's own ``fileKey`` (the files sit beside it), or the configured ``lake_prefix`` (``{run}``
-in it is replaced by the manifest's run name), in the manifest's bucket. Before anything is labelled, every listed
-file is read and its sha256 compared with the manifest's: a missing or different file makes the whole run fail
-with one message, so that the platform's retry can run it again once the agent has caught up.
+in it is replaced by the manifest's run name), in the manifest's bucket. Each listed file is read once, and its
+sha256 (the one the engine computes from the bytes it decides on) compared with the manifest's; no label is applied
+before all of them match: a missing or different file makes the whole run fail with one message, so that the
+platform's retry can run it again once the agent has caught up.
 """
 
 from __future__ import annotations
 
 import hashlib
 import posixpath
-import threading
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Sequence
+from typing import Sequence
 
-from dedup_engine.grouping import natural_key
-from dedup_engine.models import FilePointer, FolderManifest, ManifestFile
+from dedup_engine.models import FileOutcome, FilePointer, FolderManifest, ManifestFile
 
 from .reader import Pointer, Read
-from .settings import IoSettings
 
 NAMED = 20  # paths named in the message per kind of problem
 
@@ -42,86 +39,79 @@ def locate(manifest: FolderManifest, manifest_pointer: Pointer, lake_prefix: str
                                        "kept": [pointed(e) for e in manifest.kept]})
 
 
-class Verification:
-    """Reads every entry that has a sha256, in a pool of threads, and compares; ``on_clean`` runs once all match."""
+class ManifestCheck:
+    """The manifest's sha256 held against each file's bytes as the run reads them, once.
 
-    def __init__(self, read: Callable[[str, Pointer], Read], entries: Sequence[ManifestFile], settings: IoSettings,
-                 on_clean: Callable[[], None], where: str) -> None:
-        self._read = read
-        self._on_clean = on_clean
+    A read that fails, or whose size differs from the manifest's, is a problem at once (``failed``: the caller then
+    stops deciding and reads the rest only to check them, with :meth:`bytes_read`). Files that are decided are
+    checked on their outcome, whose ``sha256`` the engine computed from the very bytes it decided on; kept entries
+    (never decided) on their bytes. Single-threaded: everything is called from the thread that drives the engine.
+    """
+
+    def __init__(self, entries: Sequence[ManifestFile], where: str) -> None:
         self._where = where
-        self._total = len(entries)
-        self._paths = frozenset(e.path for e in entries)
-        self._left = len(entries)
-        self._lock = threading.Condition()
+        self._expected = {e.path: e for e in entries}
         self._checked: set[str] = set()
-        self._done = threading.Event()
         self.missing: list[str] = []
         self.differ: list[str] = []
         self.unreadable: list[str] = []
-        self._pool = ThreadPoolExecutor(max_workers=settings.read_concurrency, thread_name_prefix="lake-check")
-        for entry in sorted(entries, key=lambda e: natural_key(e.path)):  # the order the engine reads them in
-            self._pool.submit(self._check, entry)
-        if not entries:
-            self._finish()
-
-    def __enter__(self) -> Verification:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
 
     @property
     def failed(self) -> bool:
-        return self._done.is_set() and self.problems > 0
+        return self.problems > 0
 
     @property
     def problems(self) -> int:
         return len(self.missing) + len(self.differ) + len(self.unreadable)
 
-    def wait_for(self, path: str) -> None:
-        """Until ``path`` has been checked (or was never to be): the run's own read of it then comes after, never
-        at the same time (the SDK's test data lake serves both from one file object)."""
-        with self._lock:
-            self._lock.wait_for(lambda: path in self._checked or self._done.is_set() or path not in self._paths)
+    def read(self, read: Read) -> None:
+        """A read handed to the engine: a failure or another size is noted now; the sha256 waits for the outcome."""
+        entry = self._expected.get(read.path)
+        if entry is None:
+            return
+        if read.failure is not None:
+            self._note(read.path, self.missing if read.failure.missing else self.unreadable,
+                       read.path if read.failure.missing else f"{read.path} ({read.failure})")
+        elif entry.size_bytes is not None and len(read.data or b"") != entry.size_bytes:
+            self._note(read.path, self.differ, read.path)
 
-    def wait(self) -> str | None:
-        """None once every file is there with its bytes; otherwise the one message that says what is not."""
-        self._done.wait()
-        return self.message() if self.problems else None
+    def bytes_read(self, read: Read) -> None:
+        """A read nobody else hashes (a kept entry, or a file read after the run was given up): checked whole."""
+        self.read(read)
+        if read.path in self._expected and read.path not in self._checked:
+            self._compare(read.path, hashlib.sha256(read.data or b"").hexdigest())
 
-    def message(self) -> str:
+    def outcome(self, outcome: FileOutcome) -> None:
+        if outcome.path in self._expected and outcome.path not in self._checked:
+            if outcome.sha256 is None:  # never read (the local runner's workers read for themselves)
+                self._note(outcome.path, self.unreadable, f"{outcome.path} ({outcome.error})")
+            else:
+                self._compare(outcome.path, outcome.sha256)
+
+    def message(self) -> str | None:
+        """None once every listed file was there with its bytes; otherwise the one message that says what is not."""
+        unseen = sorted(set(self._expected) - self._checked)
+        if not self.problems and not unseen:
+            return None
         parts = [_named(self.missing, "not in the data lake (yet)"),
                  _named(self.differ, "in the data lake with other bytes than the manifest's sha256"),
-                 _named(self.unreadable, "could not be read")]
-        return (f"{self.problems} of the {self._total} files listed in the manifest are not ready under "
-                f"{self._where}: " + "; ".join(p for p in parts if p) +
+                 _named(self.unreadable, "could not be read"),
+                 _named(unseen, "not checked (the run stopped before they were read)")]
+        return (f"{self.problems + len(unseen)} of the {len(self._expected)} files listed in the manifest are not "
+                f"ready under {self._where}: " + "; ".join(p for p in parts if p) +
                 ". Nothing was labelled or written; run the task again once the agent has uploaded the run "
                 "(the pipeline's retry does).")
 
-    def _check(self, entry: ManifestFile) -> None:
-        read: Read | None = None
-        try:
-            read = self._read(entry.path, entry.file.model_dump(exclude_none=True))  # type: ignore[union-attr]
-        finally:
-            with self._lock:
-                if read is None or read.failure is not None:
-                    missing = read is not None and read.failure is not None and read.failure.missing
-                    (self.missing if missing else self.unreadable).append(
-                        entry.path if missing or read is None else f"{entry.path} ({read.failure})")
-                elif hashlib.sha256(read.data or b"").hexdigest() != entry.sha256:
-                    self.differ.append(entry.path)
-                self._left -= 1
-                last = self._left == 0
-                self._checked.add(entry.path)
-                self._lock.notify_all()
-            if last:
-                self._finish()
+    def _compare(self, path: str, sha256: str) -> None:
+        if sha256 != self._expected[path].sha256:
+            self._note(path, self.differ, path)
+        else:
+            self._checked.add(path)
 
-    def _finish(self) -> None:
-        if not self.problems:
-            self._on_clean()
-        self._done.set()
+    def _note(self, path: str, kind: list[str], text: str) -> None:
+        if path not in self._checked:
+            self._checked.add(path)
+            kind.append(text)
 
 
 def _named(paths: list[str], what: str) -> str:
