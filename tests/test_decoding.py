@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 from PIL import Image
 
 from dedup_engine import DedupParams, dedup
@@ -97,3 +98,30 @@ def test_sixteen_bit_keeps_full_range_in_pixels(bad_inputs: Path) -> None:
     image = decode((bad_inputs / "gray16.png").read_bytes(), path="g", max_pixels=10**6)
     assert image.pixels.dtype == np.uint16 and image.pixels.max() > 255
     assert image.grey.min() == 0 and image.grey.max() == 255
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), mode=st.sampled_from(["L", "RGB", "RGBA", "grey-RGBA", "grey-RGB"]),
+       height=st.integers(1, 70), width=st.integers(1, 70), compress=st.integers(0, 9))
+def test_libspng_decodes_to_the_same_pixels_as_pillow(seed: int, mode: str, height: int, width: int,
+                                                       compress: int) -> None:
+    """The fast PNG path (libspng) and Pillow's give one canonical image: same pixels, same grey view."""
+    from dedup_engine import decoding
+
+    rng = np.random.default_rng(seed)
+    grey = rng.integers(0, 256, (height, width), dtype=np.uint8)
+    if mode == "L":
+        array = grey
+    elif mode.startswith("grey-"):
+        array = np.dstack([grey] * 3 + ([np.full_like(grey, 255)] if mode.endswith("RGBA") else []))
+    else:
+        array = rng.integers(0, 256, (height, width, len(mode)), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, "PNG", compress_level=compress)
+    data = buffer.getvalue()
+    fast = decode(data, path="a.png", max_pixels=10**6)
+    image = Image.open(io.BytesIO(data))
+    assert decoding._decode_with_spng(data, image, width, height) is not None  # the fast path was taken
+    pixels, grey_view = decoding._canonical(image)
+    assert fast.pixels.dtype == pixels.dtype and np.array_equal(fast.pixels, pixels)
+    assert np.array_equal(fast.grey, grey_view)
