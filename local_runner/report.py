@@ -178,6 +178,10 @@ def _timings(timings: Mapping[str, float]) -> str:
     return html.escape(", ".join(f"{k} {v:.2f} s" for k, v in timings.items()) or "not recorded")
 
 
+NEAR_MISS = 3.0  # kept images whose nearest candidate's residual is within this many times max_residual are listed
+NEAR_MISS_ROWS = 100
+
+
 def _summary(result: DedupResult, layout: Layout, dry_run: bool,
              latest: tuple[int, dict[str, float]] | None) -> str:
     c = result.counts
@@ -209,6 +213,14 @@ def _summary(result: DedupResult, layout: Layout, dry_run: bool,
              f"{timings}</p>", where]
     parts += _file_table("Files in error", "Left untouched in the run folder.", "error",
                          [(o.path, o.error or "") for o in result.files if o.status == "error"])
+    near = sorted((o for o in result.files if o.status == "unique" and o.nearest and o.residual is not None
+                   and o.residual <= NEAR_MISS * p.max_residual), key=lambda o: o.residual or 0.0)
+    parts += _file_table("Near misses", f"Kept, although a kept image came within {NEAR_MISS:g} times max_residual "
+                         f"({p.max_residual:g}): each row names the kept image whose pixel proof came nearest, and "
+                         f"its residual (closest first{', the first ' + str(NEAR_MISS_ROWS) if len(near) > NEAR_MISS_ROWS else ''}"
+                         "). If such pairs are copies, max_residual may be too low; distinct images must stay above it.",
+                         "nearest kept image: residual",
+                         [(o.path, f"{o.nearest}: {o.residual:.2f}") for o in near[:NEAR_MISS_ROWS]])
     parts += _file_table("Skipped files", "Not taken as input (links, temporary, system and hidden files): left "
                          "untouched in the run folder.", "reason",
                          [(o.path, o.reason or "") for o in result.files if o.status == "skipped"])

@@ -224,3 +224,20 @@ def test_an_unexpected_failure_after_decoding_is_that_files_error(monkeypatch: p
     assert by_path["odd.png"].status == "error"
     assert "a surprise" in by_path["odd.png"].error and "left where it is" in by_path["odd.png"].error
     assert by_path["a_copy.png"].status == "duplicate" and by_path["a.png"].status == "unique"
+
+
+def test_a_kept_image_names_its_nearest_candidate_and_residual() -> None:
+    """A noisier copy than the proof accepts is kept, and says which kept image came nearest, at what residual: the
+    near misses a person tuning max_residual looks at (the report lists them)."""
+    from local_runner.generator import draw_frame
+
+    frame = draw_frame(np.random.default_rng(3), (248, 248))
+    noisy = np.clip(np.rint(frame + np.random.default_rng(4).normal(0, 14, frame.shape)), 0, 255).astype(np.uint8)
+    result = dedup("r", [("a.png", _png(frame)), ("b.png", _png(noisy))], DedupParams())
+    a, b = result.by_path()["a.png"], result.by_path()["b.png"]
+    assert a.status == "unique" and a.nearest is None and a.reason == "kept: the first image of its kind"
+    assert b.status == "unique" and b.nearest == "a.png"
+    assert b.residual is not None and DedupParams().max_residual < b.residual < 3 * DedupParams().max_residual
+    assert f"nearest kept a.png: residual {b.residual:.2f} > 0.75" in b.reason
+    loose = dedup("r", [("a.png", _png(frame)), ("b.png", _png(noisy))], DedupParams(max_residual=b.residual + 0.01))
+    assert loose.by_path()["b.png"].duplicate_of == "a.png"  # the residual is the proof's own

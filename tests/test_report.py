@@ -113,3 +113,27 @@ def test_big_runs_are_paged(processed: Path, monkeypatch) -> None:
     monkeypatch.setattr(report, "GROUPS_PER_PAGE", 200)
     report.write_report(records.folder, result, layout)
     assert [p.name for p in records.folder.glob("report*.html")] == ["report.html"]  # stale pages removed
+
+
+def test_the_report_lists_near_misses_closest_first(tmp_path: Path) -> None:
+    """Kept images whose nearest kept candidate came within 3x max_residual are listed, with that image and the
+    residual, closest first; a far one is not."""
+    from dedup_engine import DedupParams, DedupResult
+    from dedup_engine.models import Counts, FileOutcome
+
+    files = [FileOutcome(path="a.png", status="unique", reason="kept: the first image of its kind"),
+             FileOutcome(path="b.png", status="unique", nearest="a.png", residual=1.9,
+                         reason="kept: nearest kept a.png: residual 1.90 > 0.75 (3 candidates)"),
+             FileOutcome(path="c.png", status="unique", nearest="a.png", residual=0.81,
+                         reason="kept: nearest kept a.png: residual 0.81 > 0.75 (3 candidates)"),
+             FileOutcome(path="d.png", status="unique", nearest="a.png", residual=7.5,
+                         reason="kept: nearest kept a.png: residual 7.50 > 0.75 (3 candidates)")]
+    result = DedupResult(run="run-1", method="hash", params=DedupParams(), counts=Counts(total=4, unique=4),
+                         files=files)
+    root = tmp_path / "W"
+    (root / "run-1").mkdir(parents=True)
+    layout = Layout(root)
+    page = report.write_report(layout.records("run-1"), result, layout).read_text()
+    table = page[page.index("Near misses (2)") : page.index("Skipped files")]
+    assert table.index("c.png") < table.index("b.png") and "a.png: 0.81" in table and "a.png: 1.90" in table
+    assert "d.png" not in table

@@ -271,7 +271,9 @@ def _outcome(result: Fingerprint | Failure, decision: Decision | None) -> FileOu
     )
     if decision is None or decision.duplicate_of is None:
         reason = decision.reason if decision is not None and decision.reason else "kept: no earlier image is a proven copy"
-        return FileOutcome(status="unique", reason=reason, **common)
+        near = decision is not None and decision.nearest is not None
+        return FileOutcome(status="unique", reason=reason, nearest=decision.nearest if near else None,
+                           residual=decision.residual if near else None, **common)
     return FileOutcome(
         status="duplicate",
         duplicate_of=decision.duplicate_of,

@@ -45,6 +45,7 @@ class Decision:
     distance: float | None = None
     residual: float | None = None
     reason: str | None = None
+    nearest: str | None = None  # a kept image: the nearest kept candidate its proof compared it with
 
 
 def natural_key(path: str) -> tuple[object, ...]:
@@ -196,8 +197,10 @@ class Grouper:
         value, item, proven = nearest
         kind = "residual" if proven else "residual at least (bound)"
         shown = "beyond registration" if not np.isfinite(value) else f"{value:.2f}"
-        return Decision(fp.path, reason=f"kept: nearest kept {self.kept[item].path}: {kind} {shown} > {threshold:g} "
-                                        f"({len(hits)} candidates)")
+        reason = f"kept: nearest kept {self.kept[item].path}: {kind} {shown} > {threshold:g} ({len(hits)} candidates)"
+        if not proven or not np.isfinite(value):
+            return Decision(fp.path, reason=reason)
+        return Decision(fp.path, residual=value, reason=reason, nearest=self.kept[item].path)
 
     def _preview(self, fp: Fingerprint, item: int) -> None:
         """Thumbnails of an archived image and, the first time, of its kept image: only a group's images are shown,

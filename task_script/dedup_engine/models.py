@@ -157,7 +157,12 @@ class FileOutcome(_Model):
         "mse: mean squared error"
     )
     proof: Proof | None = None
-    residual: float | None = Field(default=None, description="hash: aligned RMS residual of the pixel proof")
+    residual: float | None = Field(
+        default=None, description="hash: aligned RMS residual of the pixel proof (for a unique image: of its proof "
+        "against `nearest`, the closest kept candidate, which was above max_residual)")
+    nearest: str | None = Field(
+        default=None, description="unique images only: the kept image that came nearest to being its original "
+        "(the candidate with the lowest proof residual), to show near misses to whoever tunes max_residual")
     reason: str | None = Field(default=None, description="why it was archived, kept or passed through")
     error: str | None = None
     destination: str | None = Field(default=None, description="where the file is (a dry run: would be), relative "
