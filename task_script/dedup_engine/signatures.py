@@ -116,7 +116,7 @@ class SignatureTable:
 class NearestSignatures:
     """Approximate nearest kept signatures (faiss ``IndexHNSWFlat``, squared L2)."""
 
-    def __init__(self, links: int = 16, breadth: int = 48) -> None:
+    def __init__(self, links: int = 16, breadth: int = 32) -> None:
         faiss.omp_set_num_threads(1)  # one query at a time: threads only contend with the workers
         self._index = faiss.IndexHNSWFlat(DIMENSIONS, links)
         self._index.hnsw.efConstruction = breadth
