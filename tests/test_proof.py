@@ -9,7 +9,10 @@ from dedup_engine.decoding import decode
 from dedup_engine.proof import ProofImage, prepare
 from dedup_engine.models import DedupParams
 from dedup_engine.proof import lower_bound, lower_bounds, prove
+import pytest
 from hypothesis import given, settings, strategies as st
+
+from local_runner.generator import resize, shift
 
 PARAMS = DedupParams()
 
@@ -130,3 +133,64 @@ def test_packed_kept_images_prove_and_bound_as_before(engine_data: Path, engine_
         assert prove(kept.as_kept(), copy, **args) == prove(kept, copy, **args)
         assert lower_bounds([kept.as_kept()], copy, max_shift_px=4)[0] == lower_bounds([kept], copy, max_shift_px=4)[0]
     assert len(_grey(engine_data / pair["original"]).as_kept().data) < _grey(engine_data / pair["original"]).pixels.nbytes
+
+
+FRAMES = sorted((Path(__file__).parent / "data" / "frames").iterdir())
+
+
+def _frame(path: Path, side: int) -> np.ndarray:
+    grey = decode(path.read_bytes(), path=path.name, max_pixels=10**8).grey
+    margin = (grey.shape[0] - side) // 2
+    return np.ascontiguousarray(grey[margin : margin + side, margin : margin + side])
+
+
+@pytest.mark.parametrize("side", [248, 256])
+def test_real_frames_pass_against_themselves_shifted_by_every_offset(side: int) -> None:
+    """Every whole-pixel shift within max_shift_px, odd ones included: at 248 and 256 px the proof image is the frame
+    reduced by 2, so an odd shift is half a proof pixel, which only sub-pixel registration lines up."""
+    assert len(FRAMES) >= 4
+    for path in FRAMES:
+        grey = _frame(path, side)
+        kept = prepare(grey).prepared()
+        for dy in range(-4, 5):
+            for dx in range(-4, 5):
+                result = prove(kept, prepare(shift(grey, dy, dx)), max_residual=PARAMS.max_residual,
+                               max_shift_px=PARAMS.max_shift_px)
+                assert result.passed, (path.name, side, dy, dx, result.reason)
+                # (on the fundus tiles, a smooth gradient, every point of a diagonal valley fits: the translation
+                # found need not be the one made, only as good)
+
+
+@settings(max_examples=40, deadline=None)
+@given(index=st.integers(0, 3), side=st.sampled_from([248, 256]), dy=st.floats(-4, 4), dx=st.floats(-4, 4))
+def test_real_frames_pass_against_themselves_shifted_by_a_fraction(index: int, side: int, dy: float,
+                                                                    dx: float) -> None:
+    grey = _frame(FRAMES[index], side)
+    result = prove(prepare(grey), prepare(shift(grey, dy, dx)), max_residual=PARAMS.max_residual,
+                   max_shift_px=PARAMS.max_shift_px)
+    assert result.passed, (FRAMES[index].name, side, dy, dx, result.reason)
+
+
+@settings(max_examples=40, deadline=None)
+@given(index=st.integers(0, 3), side=st.sampled_from([248, 256]), factor=st.floats(0.9, 1.1),
+       method=st.sampled_from(["pillow_lanczos", "cv2_area", "cv2_cubic"]))
+def test_real_frames_pass_against_themselves_resized_by_up_to_ten_percent(index: int, side: int, factor: float,
+                                                                           method: str) -> None:
+    grey = _frame(FRAMES[index], side)
+    copy, params = resize(grey, factor, method)
+    if copy.shape == grey.shape:
+        return  # a factor this close to 1 rounds to the same size: a shift test, not a resize
+    result = prove(prepare(grey), prepare(copy), max_residual=PARAMS.max_residual, max_shift_px=PARAMS.max_shift_px)
+    assert result.passed, (FRAMES[index].name, side, params, result.reason)
+    if abs(copy.shape[0] - side) > 2 * PARAMS.max_shift_px:  # nearer sizes may pass as a crop: as good
+        assert result.registration == "resize"
+
+
+@settings(max_examples=40, deadline=None)
+@given(index=st.integers(0, 3), side=st.sampled_from([248, 256]), sides=st.tuples(*[st.integers(0, 4)] * 4))
+def test_real_frames_pass_against_their_crops(index: int, side: int, sides: tuple[int, int, int, int]) -> None:
+    grey = _frame(FRAMES[index], side)
+    top, bottom, left, right = sides
+    copy = np.ascontiguousarray(grey[top : side - bottom, left : side - right])
+    result = prove(prepare(grey), prepare(copy), max_residual=PARAMS.max_residual, max_shift_px=PARAMS.max_shift_px)
+    assert result.passed, (FRAMES[index].name, side, sides, result.reason)
