@@ -56,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     engine.add_argument("--hash-algorithm", choices=["phash", "dhash", "ahash", "whash"], default=defaults.hash_algorithm)
     engine.add_argument("--hash-size", type=int, default=defaults.hash_size, help="hash side, 4 to 32 (8: 64 bits)")
     engine.add_argument("--max-distance", type=non_negative_int, default=defaults.max_distance,
-                        help="Hamming threshold (hash)")
+                        help="hash: also take the nearest phashes within this Hamming distance as candidates (0: "
+                             "layout signatures only, the default)")
     engine.add_argument("--max-mse", type=float, default=defaults.max_mse, help="MSE threshold (mse)")
     engine.add_argument("--max-residual", type=float, default=defaults.max_residual,
                         help="pixel proof threshold, grey levels (both methods)")

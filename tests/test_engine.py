@@ -241,3 +241,24 @@ def test_a_kept_image_names_its_nearest_candidate_and_residual() -> None:
     assert f"nearest kept a.png: residual {b.residual:.2f} > 0.75" in b.reason
     loose = dedup("r", [("a.png", _png(frame)), ("b.png", _png(noisy))], DedupParams(max_residual=b.residual + 0.01))
     assert loose.by_path()["b.png"].duplicate_of == "a.png"  # the residual is the proof's own
+
+
+def test_hash_candidates_are_optional_and_change_nothing_here(engine_data: Path, engine_truth: dict) -> None:
+    """max_distance > 0 adds the nearest phashes to the layout signatures' candidates (the index is then built);
+    on the labelled test images it finds nothing the signatures missed."""
+    from dedup_engine.engine import decide
+    from dedup_engine.fingerprints import fingerprint
+    from dedup_engine.grouping import Grouper
+
+    sources = [(name, (engine_data / name).read_bytes()) for name in sorted(engine_truth["files"])]
+    by_default = dedup("r", sources, DedupParams())
+    with_hash = dedup("r", sources, DedupParams(max_distance=10))
+    assert [o.duplicate_of for o in by_default.files] == [o.duplicate_of for o in with_hash.files]
+    assert by_default.counts.duplicate >= 10
+    fps = [fingerprint(name, data, DedupParams(max_distance=10)) for name, data in sources[:10]]
+    for params, indexed in ((DedupParams(), 0), (DedupParams(max_distance=10), 1)):
+        grouper = Grouper(params)
+        for fp in fps:
+            grouper.keep(fp)
+        assert (len(grouper._raw) > 0) == bool(indexed)
+    assert decide(fps, DedupParams(max_distance=10)) == decide(fps, DedupParams())

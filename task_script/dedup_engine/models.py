@@ -105,10 +105,11 @@ class DedupParams(_Model):
     hash_algorithm: HashAlgorithm = "phash"
     hash_size: int = Field(default=8, ge=4, le=32, description="hash side; the hash has hash_size**2 bits")
     max_distance: int = Field(
-        default=10,
+        default=0,
         ge=0,
-        description="hash method: the nearest perceptual hashes within this Hamming distance are candidates, beside "
-        "the nearest layout signatures; candidates only propose, the pixel proof decides",
+        description="hash method: above 0, the nearest perceptual hashes within this Hamming distance are candidates "
+        "too, beside the nearest layout signatures (0, the default: signatures only; on every set measured the hash "
+        "added no candidate the signatures had not found); candidates only propose, the pixel proof decides",
     )
     max_mse: float = Field(
         default=50.0,

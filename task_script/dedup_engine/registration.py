@@ -144,13 +144,12 @@ def _vertex(surface: np.ndarray, oy: int, ox: int) -> tuple[float, float]:
     cy, cx = min(max(oy, 1), surface.shape[0] - 2), min(max(ox, 1), surface.shape[1] - 2)  # at the edge: fit inside
     fy, fx = float(oy - cy), float(ox - cx)
     for _ in range(3):
-        _, b, c, d, e, f = _QUADRATIC_FIT @ surface[cy - 1 : cy + 2, cx - 1 : cx + 2].astype(np.float64).ravel()
-        values, vectors = np.linalg.eigh(np.array([[2 * d, e], [e, 2 * f]]))
-        if values[-1] <= 1e-12:
+        _, b, c, d, e, f = (_QUADRATIC_FIT @ surface[cy - 1 : cy + 2, cx - 1 : cx + 2].astype(np.float64).ravel()
+                            ).tolist()
+        step = _newton_step(2 * d, e, 2 * f, b, c)
+        if step is None:
             break
-        kept = values > 0.02 * values[-1]  # directions with a real minimum; the rest is the valley's floor
-        step = -(vectors[:, kept] / values[kept]) @ (vectors[:, kept].T @ np.array([b, c]))
-        fx, fy = (float(min(max(v, -1.5), 1.5)) for v in step)
+        fx, fy = (min(max(v, -1.5), 1.5) for v in step)
         ny = min(max(cy + round(fy), 1), surface.shape[0] - 2)
         nx = min(max(cx + round(fx), 1), surface.shape[1] - 2)
         if (ny, nx) == (cy, cx):
@@ -158,6 +157,23 @@ def _vertex(surface: np.ndarray, oy: int, ox: int) -> tuple[float, float]:
         cy, cx = ny, nx
         fy, fx = fy - round(fy), fx - round(fx)
     return cy - oy + fy, cx - ox + fx
+
+
+def _newton_step(hxx: float, hxy: float, hyy: float, gx: float, gy: float) -> tuple[float, float] | None:
+    """The step to the minimum of a quadratic with Hessian [[hxx, hxy], [hxy, hyy]] and gradient (gx, gy), along
+    the directions where it curves upwards (more than 2 % of the steepest): along a flat valley it goes straight to
+    the floor. None when it curves up nowhere. (A 2x2 eigen-decomposition in closed form.)"""
+    mean, half = (hxx + hyy) / 2, math.hypot((hxx - hyy) / 2, hxy)
+    high, low = mean + half, mean - half
+    if high <= 1e-12:
+        return None
+    angle = 0.5 * math.atan2(2 * hxy, hxx - hyy)  # the steepest direction
+    step_x = step_y = 0.0
+    for value, (ux, uy) in ((high, (math.cos(angle), math.sin(angle))), (low, (-math.sin(angle), math.cos(angle)))):
+        if value > 0.02 * high:
+            along = -(ux * gx + uy * gy) / value
+            step_x, step_y = step_x + along * ux, step_y + along * uy
+    return step_x, step_y
 
 
 def _snap(value: float) -> float:

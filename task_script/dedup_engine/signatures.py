@@ -14,7 +14,8 @@ gets a *centred* signature, of a window centred on its foreground's centroid and
 was. It is computed on the proof image (the frame reduced to at most 128 pixels a side).
 
 Candidates are the nearest kept signatures and centred signatures, from graph indexes (faiss' HNSW, which answer
-in about the same time whatever the run's size), with the nearest perceptual hashes within ``max_distance``. Each
+in about the same time whatever the run's size), and, if ``max_distance`` is set, the nearest perceptual hashes
+within it (by default not: on every set measured they added no candidate the signatures had not found). Each
 image's *sensitivity* (how far its signature moves under a shift of ``max_shift_px``) says how far a copy's
 signature can lie: candidates beyond it are not looked at, and the rest are proven nearest first. Signatures only
 propose; the pixel proof decides.
@@ -23,7 +24,6 @@ propose; the pixel proof decides.
 from __future__ import annotations
 
 import cv2
-import faiss
 import numpy as np
 
 THUMB = 32
@@ -117,6 +117,8 @@ class NearestSignatures:
     """Approximate nearest kept signatures (faiss ``IndexHNSWFlat``, squared L2)."""
 
     def __init__(self, links: int = 16, breadth: int = 32) -> None:
+        import faiss  # here, not at the top: the worker processes, which import this module too, never need it
+
         faiss.omp_set_num_threads(1)  # one query at a time: threads only contend with the workers
         self._index = faiss.IndexHNSWFlat(DIMENSIONS, links)
         self._index.hnsw.efConstruction = breadth
