@@ -55,7 +55,9 @@ class FileSystemContext:
     pipeline_config: Mapping[str, str] = field(default_factory=dict)
     workers: int | None = None
     progress: Any = None
-    previews: Any = None  # (path, JPEG bytes) -> None: thumbnails for the report, made by the engine's workers
+    previews: Any = None  # (path, JPEG bytes) -> None: thumbnails for the report of a run's groups
+    applies_labels: bool = False  # the task labels no file here: on a disk the result is the record (add_labels
+    # still works, for a caller that wants it)
     written: dict[str, WrittenFile] = field(default_factory=dict)
     labels: dict[str, dict[str, str]] = field(default_factory=dict)
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("local_runner.task"))

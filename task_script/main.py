@@ -105,10 +105,13 @@ def _run(context: t.Any, manifest: FolderManifest, params: DedupParams, settings
         labeller = stack.enter_context(Labeller(context, settings, held=check is not None))
         prefetcher = stack.enter_context(Prefetcher(read, settings))
 
+        labels_wanted = getattr(context, "applies_labels", True)  # files on a disk have none: the result is the record
+
         def label(outcome: FileOutcome) -> None:
             if check is not None:
                 check.outcome(outcome)
-            labeller.submit(outcome.path, pointers[outcome.path], _labels(outcome))
+            if labels_wanted:
+                labeller.submit(outcome.path, pointers[outcome.path], _labels(outcome))
 
         byte_source = getattr(context, "byte_source", None)
         if byte_source is not None:  # the local runner: picklable readers, so worker processes read the files

@@ -61,3 +61,19 @@ def test_only_processed_and_ids_files_are_written(root: Path) -> None:
     assert context.read_file(pointer)["body"] == b"{}"
     with pytest.raises(InputError, match="RAW"):
         context.write_file("{}", "x.json", "RAW")
+
+
+@pytest.mark.parametrize("applies", [False, True])
+def test_the_task_labels_files_only_where_files_carry_labels(tmp_path: Path, applies: bool) -> None:
+    """On a disk the result is the record: the task applies no label (no pool of label calls beside the
+    decisions); a context that says it carries labels gets one per file."""
+    from local_runner.generator import generate
+    from task_script_fixtures import load_main
+
+    made = generate(tmp_path / "gen", 30, 10, seed=4, progress=False)
+    context = FileSystemContext(tmp_path / "gen", applies_labels=applies, workers=1)
+    files = [{"fileKey": f"run-0001/{p.name}"} for p in sorted(made.run_dir.iterdir())]
+    summary = load_main().dedup({"files": files}, context)
+    assert summary["counts"]["total"] == 30
+    assert summary["labelled"] == (30 if applies else 0)
+    assert len(context.labels) == (30 if applies else 0)
