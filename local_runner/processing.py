@@ -24,6 +24,7 @@ from .fs_context import FileSystemContext
 from .layout import Layout
 from .records import RunRecords, RunState, UploadSummary, recorded_runs
 from .task_host import TaskFunction, load_task_function
+from .thumbnails import ThumbnailSpill
 
 log = logging.getLogger("local_runner.processing")
 
@@ -78,7 +79,7 @@ class RunProcessor:
         self.task = task or load_task_function()
         self.progress = progress
         self.reporter = reporter
-        self.previews: dict[str, bytes] = {}  # this pass's thumbnails (path -> JPEG), for the reporter
+        self.previews = ThumbnailSpill()  # this pass's thumbnails (path -> JPEG), for the reporter, on disk
 
     def records(self, run: str) -> RunRecords:
         return RunRecords(self.layout.records(run))

@@ -8,7 +8,9 @@ from typing import Any, Mapping
 # botocore's default pool is 10 connections; beyond it a read opens (and drops) a connection of its own, which
 # costs a handshake but works. 32 reads of 30 ms keep ~1,000 reads/s going, more than the engine decides on 2 cores.
 DEFAULT_READS = 32
-DEFAULT_LABELS = 32  # each label is its own HTTP POST (ts-sdk opens a new connection per call)
+DEFAULT_LABELS = 128  # each label is its own HTTP POST (ts-sdk opens a new connection per call); with a manifest
+# that gives sha256s, no label may go out before every file is checked, so a run's labels come in a burst at its end:
+# 40,000 labels at 50 ms take 62 s with 32 in flight (1.69x the run without latency, measured), 16 s with 128
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,48 @@
+"""A pass's report thumbnails, kept in a temporary file rather than in memory until the report is written.
+
+At 40,000 images the thumbnails of every group's images (about 20,000 small JPEGs) would hold about 80 MB of the
+runner's memory for the whole pass; here they cost an offset and a length each.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator, Mapping
+from typing import IO
+
+
+class ThumbnailSpill(Mapping[str, bytes]):
+    """path -> JPEG bytes, appended to an anonymous temporary file (opened at the first thumbnail, closed and so
+    deleted by ``clear``, which the runner calls once the pass's report is written)."""
+
+    def __init__(self) -> None:
+        self._file: IO[bytes] | None = None
+        self._where: dict[str, tuple[int, int]] = {}
+
+    def __setitem__(self, path: str, jpeg: bytes) -> None:
+        if self._file is None:
+            self._file = tempfile.TemporaryFile(prefix="image-dedup-thumbnails-")
+        self._file.seek(0, 2)
+        self._where[path] = (self._file.tell(), len(jpeg))
+        self._file.write(jpeg)
+
+    def __getitem__(self, path: str) -> bytes:
+        offset, length = self._where[path]
+        assert self._file is not None
+        self._file.seek(offset)
+        return self._file.read(length)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._where)
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+    def clear(self) -> None:
+        self._where.clear()
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __del__(self) -> None:
+        self.clear()

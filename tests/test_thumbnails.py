@@ -1,0 +1,25 @@
+"""The pass's thumbnails live in a temporary file: what goes in comes out, and clear() deletes it."""
+
+from __future__ import annotations
+
+import os
+
+from local_runner.thumbnails import ThumbnailSpill
+
+
+def test_thumbnails_come_back_byte_for_byte_and_clear_deletes_the_file() -> None:
+    spill = ThumbnailSpill()
+    assert len(spill) == 0 and "a.png" not in spill
+    jpegs = {f"run/{i}.png": os.urandom(100 + i) for i in range(50)}
+    for path, data in jpegs.items():
+        spill[path] = data
+    spill["run/3.png"] = b"newer"  # a later thumbnail of the same file replaces the earlier one
+    jpegs["run/3.png"] = b"newer"
+    assert dict(spill) == jpegs and len(spill) == 50
+    handle = spill._file
+    assert handle is not None and not handle.closed
+    spill.clear()
+    assert handle.closed and len(spill) == 0 and "run/1.png" not in spill
+    spill["x.png"] = b"again"  # usable for the next pass
+    assert spill["x.png"] == b"again"
+    spill.clear()
