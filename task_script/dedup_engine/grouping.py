@@ -26,7 +26,7 @@ from .previews import preview_jpeg
 from .signatures import NearestSignatures, SignatureTable
 
 PreviewSink = Callable[[str, bytes], None]  # (path, JPEG bytes)
-UNPACKED_CACHE = 256  # kept proof images held unpacked (float32, 64 KB each at 128x128)
+UNPACKED_CACHE = 64  # kept proof images held ready to prove (float32 and low-passed: 128 KB each at 128x128)
 MAX_PROOFS_PER_IMAGE = 8  # mse: nearest kept images proven per image; a cap can only cost recall, never safety
 HASH_PROOFS = 3  # hash: candidates proven per image, nearest signature first (at 40,000 images 99.6 % of the copies
 # found pass at the first, and 10 of 10,189 after the third, while kept images ran up to 18 failing proofs each)
