@@ -31,6 +31,9 @@ log = logging.getLogger("local_runner.processing")
 Progress = Callable[[int, "int | None"], None]
 
 
+DRY_RUN_PLAN = "dry-run.json"  # a dry run's plan for a run that already has records of its own
+
+
 @dataclass(frozen=True)
 class RunFiles:
     """What the watcher found in a run: input files, entries it skips (links, specials, temporary, system and hidden
@@ -117,8 +120,18 @@ class RunProcessor:
         result = result.model_copy(update={"files": [self._planned(run, o) for o in result.files]})
         number = (state.passes if state and state.status == "processed" else 0) + 1
         seen = {path: (size, mtime) for path, size, mtime in fresh}
-        records.write_pass(result, number)
         combined = _merge(previous, result) if previous else result
+        if self.dry_run and state is not None and state.status != "dry-run":
+            # a run with records of its own (processed, or a pass cut short): a dry run never replaces them (the
+            # next real pass needs them: the kept images, where each file went, an unfinished journal)
+            plan = records.folder / DRY_RUN_PLAN
+            records.write_json(plan, combined.model_dump(mode="json"))
+            log.info("run %s: dry run, nothing moved; the plan (where each file would go) is in %s; the run's "
+                     "records (%s) are untouched", run, plan, state.status)
+            report = RunReport(run, "dry-run", combined, records=records.folder)
+            report.seconds = time.perf_counter() - started
+            return report
+        records.write_pass(result, number)
         records.write_result(combined)
         report = RunReport(run, "dry-run" if self.dry_run else "processed", combined, records=records.folder)
         if self.dry_run:

@@ -125,3 +125,25 @@ def test_timings_add_up_and_a_late_pass_shows_its_own_beside_the_sums(root: Path
     assert summed == {k: pytest.approx(first[k] + second[k], abs=1e-9) for k in first}
     report = records.report_path.read_text()
     assert "Timings of all 2 passes (summed)" in report and "Timings of pass 2 alone" in report
+
+
+def test_a_dry_run_leaves_a_processed_runs_records_alone(root: Path) -> None:
+    """A dry run over a run that was processed plans the new files in dry-run.json and touches nothing else: the
+    next real pass still decides them against the run's kept images and keeps the whole record."""
+    assert _run(root) == 0
+    records = _records(root)
+    before = {name: (records.folder / name).read_bytes() for name in ("result.json", "state.json")}
+    kept = next(o for o in records.read_result().files if o.status == "unique")
+    copy = root / RUN / "late-copy.png"
+    shutil.copy2(root / kept.destination, copy)  # an exact copy of a kept image, arriving late
+    assert _run(root, "--dry-run") == 0
+    assert {name: (records.folder / name).read_bytes() for name in before} == before
+    plan = json.loads((records.folder / "dry-run.json").read_text())
+    planned = {o["path"]: o for o in plan["files"]}
+    assert planned["late-copy.png"]["duplicate_of"] == kept.path and len(planned) == len(records.read_result().files) + 1
+    assert copy.exists()  # nothing moved
+    assert _run(root) == 0
+    result = records.read_result()
+    late = result.by_path()["late-copy.png"]
+    assert late.status == "duplicate" and late.duplicate_of == kept.path
+    assert result.counts.total == len(planned)  # the earlier files' outcomes are still in the record
