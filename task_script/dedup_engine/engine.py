@@ -72,8 +72,7 @@ def dedup(
         prior_paths = {path for path, _ in prior}
         prior_fps = [r for r in results if isinstance(r, Fingerprint) and r.path in prior_paths]
         fresh = [r for r in results if r.path not in prior_paths]
-        decisions = decide(fresh, params, prior=prior_fps, stats=stats,
-                           previews=previews if params.method == "hash" else None)
+        decisions = decide(fresh, params, prior=prior_fps, stats=stats, previews=previews)
         outcomes = [_outcome(r, decisions.get(r.path)) for r in fresh]
         if on_outcome:
             for outcome in outcomes:
@@ -88,15 +87,18 @@ def dedup(
         files=outcomes,
         started_at=started,
         finished_at=dt.datetime.now(dt.timezone.utc),
-        # parts that add up (see DedupResult.timings): total_s = decide_s + other_s,
-        # decide_s = candidate_search_s + proof_s; other_s is fingerprinting (waiting for the workers) and the rest
-        timings={"total_s": round(t2 - t0, 4),
-                 "decide_s": round(round(stats["search_s"], 4) + round(stats["proof_s"], 4), 4),
-                 "candidate_search_s": round(stats["search_s"], 4), "proof_s": round(stats["proof_s"], 4),
-                 "other_s": round(round(t2 - t0, 4) - round(round(stats["search_s"], 4)
-                                                          + round(stats["proof_s"], 4), 4), 4)},
+        timings=_timings(t2 - t0, stats["search_s"], stats["proof_s"]),
         tool_version=__version__,
     )
+
+
+def _timings(total_s: float, search_s: float, proof_s: float) -> dict[str, float]:
+    """Parts that add up once rounded (see DedupResult.timings): total_s = decide_s + other_s and decide_s =
+    candidate_search_s + proof_s; other_s is fingerprinting (waiting for the workers) and the rest."""
+    total, search, proof = round(total_s, 4), round(search_s, 4), round(proof_s, 4)
+    decide_s = round(search + proof, 4)
+    return {"total_s": total, "decide_s": decide_s, "candidate_search_s": search, "proof_s": proof,
+            "other_s": round(total - decide_s, 4)}
 
 
 def decide(
@@ -105,7 +107,7 @@ def decide(
 ) -> dict[str, Decision]:
     """Decisions for every fingerprinted image (failures get none): the pure core, no processes, no I/O.
     ``stats``, if given, receives the seconds spent searching candidates and proving them, and the proofs run;
-    ``previews``, thumbnails of the images that end up in a group (hash method)."""
+    ``previews``, thumbnails of the images that end up in a group (hash method; see Grouper)."""
     grouper = Grouper(params, previews)
     for fp in keep_order(prior, "first"):
         grouper.keep(fp)
@@ -130,7 +132,7 @@ def _decide_streaming(
 ) -> list[FileOutcome]:
     import cv2
 
-    grouper = Grouper(params, previews if params.method == "hash" else None)
+    grouper = Grouper(params, previews)
     prior_paths = {path for path, _ in prior}
     prior_sorted = sorted(prior, key=lambda item: natural_key(item[0]))
     outcomes: list[FileOutcome] = []

@@ -72,7 +72,8 @@ class Grouper:
 
     def __init__(self, params: DedupParams, previews: PreviewSink | None = None) -> None:
         self.params = params
-        self._previews = previews  # thumbnails of the images in a group, made from their proof images
+        # thumbnails of the images in a group, made from their proof images (the MSE method's workers make them)
+        self._previews = previews if params.method == "hash" else None
         self._previewed: set[int] = set()
         self.kept: list[Fingerprint] = []
         self._by_sha: dict[str, int] = {}

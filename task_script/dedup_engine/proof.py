@@ -2,15 +2,16 @@
 
 Each image gets a *proof image* once, in the worker: its grey view reduced by a whole factor to at most
 ``PROOF_MAX_SIDE`` a side (so crops of one picture stay on one pixel grid), kept as 8-bit. The candidate is
-registered onto the kept image (a shift or crop of up to ``max_shift_px``, or a resize found by resampling the
-larger onto the smaller with several common kernels), a gain and offset are fitted (a few percent of brightness),
-and the difference over the overlap is low-pass filtered (Gaussian, sigma 1.5 px) before its RMS is taken.
+registered onto the kept image to a fraction of a proof pixel (a shift or crop of up to ``max_shift_px``, or a
+whole-frame resize of up to +/-10 %: see registration.py), a gain and offset are fitted (a few percent of
+brightness), and the difference over the overlap is low-pass filtered (Gaussian, sigma 1.5 px) before its RMS is
+taken.
 Sensor noise, JPEG artefacts and resampling error are high-frequency and average out; a different cell, an
 adjacent z-slice or a neighbouring field leaves a structured, low-frequency difference that does not.
 
-Calibrated on realdup-dev (real microscopy and imaging-flow-cytometry images): true copies score at most about
-0.6 grey levels, distinct non-empty images at least about 0.97; the default threshold is 0.75, and the first false
-merge appears above 1.5. Frames with almost no content (grey-level standard deviation under ``MIN_CONTENT``)
+Calibrated on realdup-dev (real microscopy and imaging-flow-cytometry images; bench/calibrate_proof.py): true
+copies score at most 0.72 grey levels, distinct non-empty images at least 0.97; the default threshold is 0.75, and
+the first false merge appears between 1.0 and 1.25. Frames with almost no content (grey-level standard deviation under ``MIN_CONTENT``)
 cannot be told apart from other empty frames by their pixels, so for them only identical pixels count.
 
 Most hash candidates are look-alikes, and a proof costs about half a millisecond, so each proof image also carries
@@ -58,8 +59,8 @@ class ProofImage:
     shape: tuple[int, int]  # of the reduced image
     factor: int  # the reduction: one proof pixel is factor x factor original pixels
     content: float  # grey-level standard deviation of the reduced image
+    size: tuple[int, int]  # of the frame, original pixels (height, width)
     envelope: Envelope | None = None
-    size: tuple[int, int] = (0, 0)  # of the frame, original pixels (height, width)
 
     @property
     def pixels(self) -> np.ndarray:
@@ -79,7 +80,7 @@ class ProofImage:
     def prepared(self) -> Prepared:
         """The proof image as ``prove`` works on it (float32, with its low-passed versions made once): for an image
         proven against several times in a row, a candidate or a kept image many look-alikes hit."""
-        return Prepared(self.pixels.astype(np.float32), self.factor, self.size or self.shape, self.content)
+        return Prepared(self.pixels.astype(np.float32), self.factor, self.size, self.content)
 
 
 def _pack(pixels: np.ndarray) -> bytes:
@@ -128,8 +129,8 @@ def prepare(grey: np.ndarray, max_shift_px: int = 4) -> ProofImage:
     else:
         reduced = np.ascontiguousarray(grey)
     radius = math.ceil(max_shift_px / factor)
-    return ProofImage(reduced, reduced.shape, factor, float(cv2.meanStdDev(reduced)[1][0, 0]),
-                      envelope(reduced, radius), grey.shape)
+    return ProofImage(reduced, reduced.shape, factor, float(cv2.meanStdDev(reduced)[1][0, 0]), grey.shape,
+                      envelope(reduced, radius))
 
 
 def envelope(reduced: np.ndarray, radius: int) -> Envelope | None:

@@ -121,7 +121,7 @@ def _offset_free_msd(image: np.ndarray, template: np.ndarray) -> np.ndarray:
 
 
 def _peaks(scores: np.ndarray) -> list[tuple[int, int]]:
-    """The highest local maxima of the correlation (at most PEAKS_EVALUATED)."""
+    """The highest local maxima of a score map (at most PEAKS_EVALUATED)."""
     if scores.size <= 1:
         return [(0, 0)] if scores.size else []
     local = scores >= cv2.dilate(scores, np.ones((3, 3), np.uint8))

@@ -35,13 +35,8 @@ WINDOW_RADII = 4.0  # the centred window's side, in radii of gyration of the for
 MIN_WINDOW = 8.0  # proof pixels
 
 
-def signature(grey: np.ndarray) -> np.ndarray:
-    """The signature of an 8-bit grey image (float32, unit length; zeros for a flat image)."""
-    return _unit(_low(cv2.resize(grey, (THUMB, THUMB), interpolation=cv2.INTER_AREA)).ravel()[1:])
-
-
 def layout(grey: np.ndarray, max_shift_px: int) -> tuple[np.ndarray, float]:
-    """The signature of an 8-bit grey image and its *sensitivity*: how far the signature moves when the image is
+    """The signature of an 8-bit grey image (float32, unit length; zeros for a flat image) and its *sensitivity*: how far the signature moves when the image is
     shifted by ``max_shift_px`` (the larger of a shift along x and along y). A smooth cell on an even background
     barely moves its signature; a field of sharp nuclei moves it a lot. A copy's signature distance to its
     original stays within about the larger of the two sensitivities (measured: at most 1.04 times it, plus 0.01, on
