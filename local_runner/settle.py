@@ -38,7 +38,16 @@ def open_for_writing(run_dir: Path, files: Sequence[Path]) -> list[Path]:
     if not (proc / "self" / "fd").is_dir():
         return []
     prefix = str(run_dir.resolve()) + os.sep
-    wanted = {str(p.resolve()) for p in files} if files else None
+    resolved: set[str] | None = None  # the run's files, resolved only once a descriptor points into the run
+
+    def listed(target: str) -> bool:
+        nonlocal resolved
+        if not files:
+            return True
+        if resolved is None:
+            resolved = {str(p.resolve()) for p in files}
+        return target in resolved
+
     busy: list[Path] = []
     for pid in os.listdir(proc):
         if not pid.isdigit():
@@ -51,7 +60,7 @@ def open_for_writing(run_dir: Path, files: Sequence[Path]) -> list[Path]:
         for fd in descriptors:
             try:
                 target = os.readlink(fd_dir / fd)
-                if not target.startswith(prefix) or (wanted is not None and target not in wanted):
+                if not target.startswith(prefix) or not listed(target):
                     continue
                 info = (proc / pid / "fdinfo" / fd).read_text()
             except OSError:

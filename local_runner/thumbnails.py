@@ -18,17 +18,25 @@ class ThumbnailSpill(Mapping[str, bytes]):
     def __init__(self) -> None:
         self._file: IO[bytes] | None = None
         self._where: dict[str, tuple[int, int]] = {}
+        self._end = 0  # where the next thumbnail goes
+        self._writing = True  # the file's position is at its end
 
     def __setitem__(self, path: str, jpeg: bytes) -> None:
         if self._file is None:
             self._file = tempfile.TemporaryFile(prefix="image-dedup-thumbnails-")
-        self._file.seek(0, 2)
-        self._where[path] = (self._file.tell(), len(jpeg))
-        self._file.write(jpeg)
+            self._end = 0
+            self._writing = True
+        if not self._writing:  # a read moved the position: back to the end (a seek flushes the buffer)
+            self._file.seek(self._end)
+            self._writing = True
+        self._where[path] = (self._end, len(jpeg))
+        self._file.write(jpeg)  # appended in the file object's buffer: no system call for most thumbnails
+        self._end += len(jpeg)
 
     def __getitem__(self, path: str) -> bytes:
         offset, length = self._where[path]
         assert self._file is not None
+        self._writing = False
         self._file.seek(offset)
         return self._file.read(length)
 

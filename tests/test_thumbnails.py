@@ -23,3 +23,14 @@ def test_thumbnails_come_back_byte_for_byte_and_clear_deletes_the_file() -> None
     spill["x.png"] = b"again"  # usable for the next pass
     assert spill["x.png"] == b"again"
     spill.clear()
+
+
+def test_writes_after_reads_append_and_every_thumbnail_stays_readable() -> None:
+    spill = ThumbnailSpill()
+    spill["a.png"] = b"first"
+    assert spill["a.png"] == b"first"  # a read moves the file's position to the start
+    spill["b.png"] = b"second"  # must still go to the end, not over "first"
+    assert spill["b.png"] == b"second" and spill["a.png"] == b"first"
+    spill["c.png"] = b"third" * 1000  # larger than what is left of the buffer
+    assert dict(spill) == {"a.png": b"first", "b.png": b"second", "c.png": b"third" * 1000}
+    spill.clear()

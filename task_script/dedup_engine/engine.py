@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import multiprocessing
-import os
-import sys
 import time
 from collections import deque
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -21,18 +18,15 @@ from typing import Callable, Iterable, Iterator, Sequence
 from .fingerprints import Failure, Fingerprint, Source, fingerprint
 from .grouping import Decision, Grouper, PreviewSink, keep_order, natural_key
 from .models import Counts, DedupParams, DedupResult, FileOutcome
+from .processes import context, default_workers, single_threaded
 
 Progress = Callable[[int, "int | None"], None]  # (done, total or None when unknown)
 OutcomeSink = Callable[[FileOutcome], None]  # called once per input file, as soon as its outcome is final
 CHUNK = 8
-IN_FLIGHT_PER_WORKER = 3
+IN_FLIGHT_PER_WORKER = 8  # chunks: the deciding process runs unevenly (proofs), the workers keep working meanwhile
 INLINE_BELOW = 24  # smaller runs are fingerprinted in this process: starting workers would cost more
 
 __version__ = "0.1.0"
-
-
-def default_workers() -> int:
-    return max(1, os.cpu_count() or 1)
 
 
 def dedup(
@@ -196,7 +190,7 @@ def _fingerprint_each(
                 progress(done, grand_total)
         return
     own = executor is None
-    pool = executor or ProcessPoolExecutor(max_workers=workers, mp_context=_context(), initializer=single_threaded)
+    pool = executor or ProcessPoolExecutor(max_workers=workers, mp_context=context(), initializer=single_threaded)
     try:
         window: deque[Future[list[Fingerprint | Failure]]] = deque()
         limit = workers * IN_FLIGHT_PER_WORKER
@@ -223,33 +217,6 @@ def fingerprint_chunk(
 ) -> list[Fingerprint | Failure]:
     """Worker entry point (module level, so it can be pickled under spawn)."""
     return [fingerprint(path, source, params, preview=preview) for path, source in chunk]
-
-
-PRELOAD = ["dedup_engine.engine", "scipy.fftpack", "imagehash", "cv2"]
-
-
-THREAD_LIMITS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-def single_threaded() -> None:
-    """Worker initializer: one process per core already; OpenCV's own thread pool on top only contends."""
-    import cv2
-
-    cv2.setNumThreads(1)
-
-
-def _context() -> multiprocessing.context.BaseContext:
-    # The workers' numpy must not start a BLAS thread per core each (the thumbnail is a matrix product): the
-    # limit has to be in the environment before the forkserver (or spawned child) imports numpy.
-    for name in THREAD_LIMITS:
-        os.environ.setdefault(name, "1")
-    # fork is unsafe once threads exist (the watcher runs some); Windows only has spawn. The forkserver imports
-    # the heavy modules once, so each worker starts warm instead of spending ~0.3 s importing scipy.
-    if sys.platform == "win32":
-        return multiprocessing.get_context("spawn")
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(PRELOAD)
-    return context
 
 
 def _outcome(result: Fingerprint | Failure, decision: Decision | None) -> FileOutcome:

@@ -90,7 +90,7 @@ def _fingerprint_decoded(path: str, sha256: str, size: int, image: DecodedImage,
     hash_hex = str(main_hash)  # imagehash's hex, made once (it walks the bits in Python)
     proof = prepare(grey, params.max_shift_px) if params.method == "hash" else None
     centred_layout = centred(proof.pixels) if proof is not None else None
-    signed = layout(grey, params.max_shift_px) if params.method == "hash" else None
+    signed = layout(proof.pixels, params.max_shift_px, proof.factor) if proof is not None else None
     pixels = _mse_pixels(image.pixels) if params.method == "mse" else None
     return Fingerprint(
         path=path,

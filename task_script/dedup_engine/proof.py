@@ -237,7 +237,8 @@ def prove(kept: ProofImage | Prepared, candidate: ProofImage | Prepared, *, max_
         swap = kh * kw < ch * cw
         target, moving = (b, a) if swap else (a, b)
         radius = math.ceil(max_shift_px / target.factor) + 1  # one more: the sub-pixel fit needs both neighbours
-        best = min(best, _registered(target, physical_scale(target, moving), radius, swap, "shift"))
+        best = min(best, _registered(target, physical_scale(target, moving), radius, swap, "shift",
+                                      max_residual))
     if best[0] > max_residual and (kh, kw) != (ch, cw) and abs(kh / kw - ch / cw) <= MAX_ASPECT_CHANGE * (kh / kw) \
             and 1 / MAX_SCALE <= math.sqrt(kh * kw / (ch * cw)) <= MAX_SCALE:
         # a resize: the larger image resampled onto the smaller one's grid, centres aligned
@@ -245,7 +246,7 @@ def prove(kept: ProofImage | Prepared, candidate: ProofImage | Prepared, *, max_
         target, moving = (b, a) if swap else (a, b)
         for kernel in RESIZE_KERNELS:
             found = _registered(target, moving.resampled(target.pixels.shape, target.factor, kernel), RESIZE_RADIUS,
-                                swap, "resize")
+                                swap, "resize", max_residual)
             best = min(best, found)
             if found[0] <= max_residual / 2 or found[0] > RESIZE_GIVE_UP * max_residual:
                 break  # good enough; or so far off that another kernel's resampling error will not close the gap
@@ -263,10 +264,11 @@ def _prepared(image: ProofImage | Prepared) -> Prepared:
     return image if isinstance(image, Prepared) else image.prepared()
 
 
-def _registered(target: Prepared, moving: Prepared, radius: int, swap: bool, kind: str
+def _registered(target: Prepared, moving: Prepared, radius: int, swap: bool, kind: str, max_residual: float
                 ) -> tuple[float, tuple[float, float], str]:
-    """The best registration's residual, and its translation in frame pixels as the candidate moved, to a tenth."""
-    found = register(target, moving, radius, subpixel=target.factor > 1)
+    """The best registration's residual, and its translation in frame pixels as the candidate moved, to a tenth.
+    A placement within half the threshold ends the search: the proof passes whatever the others give."""
+    found = register(target, moving, radius, subpixel=target.factor > 1, enough=max_residual / 2)
     if not found:
         return float("inf"), (0.0, 0.0), "none"
     value, warp = found[0]

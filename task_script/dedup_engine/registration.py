@@ -89,10 +89,12 @@ def physical_scale(target: Prepared, moving: Prepared) -> Prepared:
     return moving.resampled(shape, target.factor)
 
 
-def register(target: Prepared, moving: Prepared, radius: int, *, subpixel: bool) -> list[tuple[float, Warp]]:
+def register(target: Prepared, moving: Prepared, radius: int, *, subpixel: bool, enough: float = -1.0
+             ) -> list[tuple[float, Warp]]:
     """Residuals of the best few translations of ``moving`` onto ``target`` within ``radius`` target pixels
     around their top-left corners (plus the difference of their sizes), best first; empty when the images cannot
-    overlap enough."""
+    overlap enough. Placements are tried best score first, and once one's residual is ``enough`` or less the
+    others are not (each costs a resampling and a low-pass)."""
     b = moving.smooth()
     template = np.ascontiguousarray(b[radius : b.shape[0] - radius, radius : b.shape[1] - radius])
     th, tw = template.shape
@@ -106,6 +108,8 @@ def register(target: Prepared, moving: Prepared, radius: int, *, subpixel: bool)
         # the template's corner, moving pixel (radius, radius), lies on target pixel (oy + fy, ox + fx)
         warp = Warp(radius - _snap(oy + fy), radius - _snap(ox + fx))
         results.append((residual(target.pixels, moving.pixels, warp), warp))
+        if results[-1][0] <= enough:
+            break
     results.sort(key=lambda pair: pair[0])
     return results
 
