@@ -43,7 +43,6 @@ class Fingerprint:
     centred_signature: np.ndarray | None
     sensitivity: float  # how far the signature moves under a shift of max_shift_px (see signatures.layout)
     sharpness: float  # variance of the Laplacian of the grey image
-    mean: float  # mean of the canonical pixels, 8-bit scale (MSE bound)
     pixels: np.ndarray | None  # canonical pixels for the MSE method only: uint8, or float32 on the 8-bit scale
     preview: bytes | None = None  # a small JPEG for reports, when asked for (see previews.py)
 
@@ -107,7 +106,6 @@ def _fingerprint_decoded(path: str, sha256: str, size: int, image: DecodedImage,
         sensitivity=signed[1] if signed is not None else 0.0,
         centred_signature=centred_layout,
         sharpness=float(cv2.Laplacian(grey, cv2.CV_32F).var()) if params.keep == "sharpest" else 0.0,
-        mean=float(pixels.mean(dtype=np.float64)) if pixels is not None else float(grey.mean()),
         pixels=pixels,
         preview=preview_jpeg(grey) if preview else None,
     )

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from .fingerprints import Fingerprint
+from .hashing import hamming
 from .index import MultiIndexHash
 from .models import DedupParams, Proof as ProofKind
 from .mse import MseIndex
@@ -187,7 +188,7 @@ class Grouper:
                 candidate = candidate or fp.proof.prepared()
                 proof = prove(self._unpacked(item), candidate, max_residual=threshold, max_shift_px=shift)
                 if proof.passed:
-                    distance = (fp.hash_int ^ self.kept[item].hash_int).bit_count()
+                    distance = hamming(fp.hash_int, self.kept[item].hash_int)
                     found_by = f", a candidate by its {hits[item]}"
                     reason = f"hash distance {distance}{found_by}; {proof.reason}"
                     self._preview(fp, item)

@@ -1,14 +1,13 @@
 """Perceptual hashes, computed by ``imagehash`` itself so that our hex is exactly what it prints.
 
-The candidate search also uses a *centred* hash and layout signatures of our own (signatures.py); the result's
-``hash`` is always this module's, equal to imagehash's.
+The candidate search uses layout and centred signatures of our own (signatures.py); the result's ``hash`` is always
+this module's, equal to imagehash's.
 """
 
 from __future__ import annotations
 
-from typing import Callable
-
 from functools import lru_cache
+from typing import Callable
 
 import imagehash
 import numpy as np
