@@ -26,13 +26,12 @@ from dedup_engine.models import Counts, FolderManifest, ManifestFile
 
 from .layout import Layout
 from .processing import RunFiles, RunReport
-from .records import RunRecords, RunState, atomic_write, recorded_runs
+from .records import NOT_A_FILE, RunRecords, RunState, atomic_write, runs_with_status
 from .runs import RUN_MANIFEST
 
 log = logging.getLogger("local_runner.label_mode")
 
 CHUNK = 1 << 20
-NOT_A_FILE = (-1, -1)  # left_in_place's mark for an entry decided whatever its size (see RunState)
 
 
 class RunChangedError(DedupError):
@@ -134,7 +133,7 @@ class LabelOnlyProcessor:
             error=f"{type(error).__name__}: {error}", passes=previous.passes if previous else 0))
 
     def interrupted_runs(self) -> list[str]:
-        return [state.run for _, state in recorded_runs(self.layout.runs_records_root()) if state.status == "moving"]
+        return runs_with_status(self.layout.runs_records_root(), "moving")
 
     def finish_interrupted(self, run: str) -> bool:
         raise DedupError(f"run {run}: a move-mode pass was interrupted during its moves; start the runner once "

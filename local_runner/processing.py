@@ -22,7 +22,7 @@ from dedup_engine.models import Counts, DedupParams, DedupResult, FileOutcome, F
 from .agent_result import agent_result_path, leave_result
 from .fs_context import FileSystemContext
 from .layout import Layout
-from .records import RunRecords, RunState, UploadSummary, recorded_runs
+from .records import NOT_A_FILE, RunRecords, RunState, UploadSummary, runs_with_status
 from .task_host import TaskFunction, load_task_function
 from .thumbnails import ThumbnailSpill
 
@@ -255,7 +255,7 @@ class RunProcessor:
             log.info("run %s: result left for the agent in %s", result.run, leave_result(self.layout, result))
 
     def interrupted_runs(self) -> list[str]:
-        return [state.run for _, state in recorded_runs(self.layout.runs_records_root()) if state.status == "moving"]
+        return runs_with_status(self.layout.runs_records_root(), "moving")
 
     def _move(self, run: str, records: RunRecords, result: DedupResult, journal_from: int,
               report: RunReport, seen: dict[str, tuple[int, int]]) -> DedupResult:
@@ -340,12 +340,12 @@ class RunProcessor:
         latest = {o.path: o for o in result.files}  # a path decided in several passes: the latest outcome (see _merge)
         for outcome in latest.values():
             if outcome.status == "skipped":
-                left[outcome.path] = (-1, -1)  # decided while it is there, whatever its size
+                left[outcome.path] = NOT_A_FILE  # decided while it is there, whatever its size
             elif outcome.status == "error" and not outcome.destination:
                 if seen and outcome.path in seen:
                     left[outcome.path] = seen[outcome.path]
                 elif outcome.path not in left:  # refused by the listing (symlink, device...): no size to compare
-                    left[outcome.path] = (-1, -1)
+                    left[outcome.path] = NOT_A_FILE
             elif seen and outcome.path in seen:  # decided again in this pass, and moved
                 left.pop(outcome.path, None)
         return RunState(run=run, status=status, updated_at=_now(), passes=passes, counts=result.counts,  # type: ignore[arg-type]

@@ -34,6 +34,9 @@ class UploadSummary(BaseModel):
     failures: list[str] = Field(default_factory=list)
 
 
+NOT_A_FILE = (-1, -1)  # left_in_place's mark for an entry decided whatever its size (see RunState)
+
+
 class RunState(BaseModel):
     model_config = ConfigDict(extra="forbid")
     run: str
@@ -143,6 +146,11 @@ def load_result(data: bytes) -> DedupResult:
     if isinstance(payload, dict) and payload.get("schema_version") == 1:
         payload["schema_version"] = RESULT_SCHEMA_VERSION
     return DedupResult.model_validate(payload)
+
+
+def runs_with_status(records_root: Path, status: str) -> list[str]:
+    """The names of the recorded runs in ``status`` (e.g. "moving": a pass cut short during its moves)."""
+    return [state.run for _, state in recorded_runs(records_root) if state.status == status]
 
 
 def recorded_runs(records_root: Path) -> Iterator[tuple[RunRecords, RunState]]:

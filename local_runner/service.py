@@ -10,7 +10,7 @@ import argparse
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from dedup_engine import DedupError, DedupParams
 
@@ -18,7 +18,7 @@ from .exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED, EXIT_UPLOAD_FAILE
 from .layout import Layout
 from .processing import RunFiles, RunProcessor, RunReport
 from .progress import progress_factory
-from .records import recorded_runs
+from .records import RunState, recorded_runs
 from .runs import RunListing, RunRef, discover_runs, list_run_files, with_known_runs
 from .settle import settled_by_age
 from .watcher import RunWatcher
@@ -122,12 +122,16 @@ class Service:
             except (DedupError, OSError) as exc:
                 log.error("run %s: the interrupted pass could not be finished: %s", run, exc)
 
-    def retry_uploads(self, skip: frozenset[str] | set[str] = frozenset()) -> list[RunReport | None]:
-        """Runs whose folder is empty now (every file moved) but whose upload is unfinished: upload again."""
+    def retry_uploads(self, skip: frozenset[str] | set[str] = frozenset(),
+                      states: Sequence[RunState] | None = None) -> list[RunReport | None]:
+        """Runs whose folder is empty now (every file moved) but whose upload is unfinished: upload again.
+        ``states``: the recorded runs' states, when the caller has just read them."""
         if self.processor.uploader is None or self.processor.dry_run:
             return []
         reports = []
-        for _, state in recorded_runs(self.layout.runs_records_root()):
+        if states is None:
+            states = [state for _, state in recorded_runs(self.layout.runs_records_root())]
+        for state in states:
             if state.run in skip or state.status != "processed":
                 continue
             if state.upload is None or state.upload.failed:
@@ -139,9 +143,9 @@ class Service:
             self.finish_interrupted()
         runs = discover_runs(self.layout.root, depth=self.depth, include=self.include,
                              exclude_dirs=self.layout.output_names)
-        runs = with_known_runs(self.layout.root, runs,
-                               [state.run for _, state in recorded_runs(self.layout.runs_records_root())])
-        reports = self.retry_uploads(skip={r.name for r in runs})
+        states = [state for _, state in recorded_runs(self.layout.runs_records_root())]  # read once for both
+        runs = with_known_runs(self.layout.root, runs, [state.run for state in states])
+        reports = self.retry_uploads(skip={r.name for r in runs}, states=states)
         pending = done = 0
         for ref in runs:
             listing = list_run_files(ref)
