@@ -82,6 +82,9 @@ def test_the_restart_count_fits_an_unsigned_byte_and_the_uri_is_the_registered_n
     assert task.findtext("t:Settings/t:MultipleInstancesPolicy", None, NS) == "IgnoreNew"
     assert task.findtext("t:Triggers/t:TimeTrigger/t:Repetition/t:Interval", None, NS) == "PT5M"
     assert task.findtext("t:Triggers/t:BootTrigger/t:Enabled", None, NS) == "true"
+    # the watcher runs for ever: no time limit (the default stops a task after 72 hours), batteries or not
+    assert task.findtext("t:Settings/t:ExecutionTimeLimit", None, NS) == "PT0S"
+    assert task.findtext("t:Settings/t:DisallowStartIfOnBatteries", None, NS) == "false"
 
 
 def _variant(old: str, new: str, *, encoding: str = "utf-16") -> bytes:
