@@ -27,7 +27,7 @@ from dedup_engine.errors import InputError
 from dedup_engine.grouping import natural_key
 from dedup_engine.models import HashAlgorithm, KeepRule, ManifestFile
 from lake_io import IoSettings, Labeller, ManifestCheck, Prefetcher, Read, locate, read_file
-from lake_io.trigger import needs_check
+from lake_io.trigger import lake_base, needs_check
 
 OVERRIDES = ("method", "hash_algorithm", "hash_size", "max_distance", "max_mse", "max_residual", "max_shift_px",
              "keep", "max_pixels")
@@ -69,9 +69,8 @@ def dedup(input: dict, context: "ts.Context") -> dict:  # noqa: A002 - the platf
     try:
         request = TaskInput.model_validate(input)
         config = getattr(context, "pipeline_config", None) or {}
-        params = _params(request, config)
-        settings = IoSettings.from_values({**{k: config.get(k) for k in IO_SETTINGS}, **request.model_dump(
-            include=set(IO_SETTINGS), exclude_none=True)})
+        params = DedupParams(**_chosen(request, config, OVERRIDES))
+        settings = IoSettings.from_values(_chosen(request, config, IO_SETTINGS))
         if (request.files is None) == (request.manifest is None):
             raise InputError("give exactly one of 'files' (file pointers of one run) or 'manifest' (a manifest file)")
         manifest, where = _manifest(request, context, settings)
@@ -116,7 +115,7 @@ def _run(context: t.Any, manifest: FolderManifest, params: DedupParams, settings
         byte_source = getattr(context, "byte_source", None)
         if byte_source is not None:  # the local runner: picklable readers, so worker processes read the files
             pointers.update({e.path: _pointer(e) for e in manifest.files})
-            sources: t.Iterable[tuple[str, t.Any]] = [(e.path, byte_source(_pointer(e))) for e in manifest.files]
+            sources: t.Iterable[tuple[str, t.Any]] = [(path, byte_source(pointer)) for path, pointer in pointers.items()]
             prior = [(e.path, byte_source(_pointer(e))) for e in manifest.kept]
         else:
             sources = _feed(prefetcher, _in_order(manifest.files), pointers, check)
@@ -179,10 +178,11 @@ def _pointer(entry: ManifestFile) -> dict[str, t.Any]:
     return entry.file.model_dump(exclude_none=True)  # type: ignore[union-attr]
 
 
-def _params(request: TaskInput, pipeline_config: t.Mapping[str, str]) -> DedupParams:
-    values: dict[str, t.Any] = {k: v for k, v in pipeline_config.items() if k in OVERRIDES and v not in (None, "")}
-    values.update({k: v for k in OVERRIDES if (v := getattr(request, k)) is not None})
-    return DedupParams(**values)
+def _chosen(request: TaskInput, pipeline_config: t.Mapping[str, str], names: t.Iterable[str]) -> dict[str, t.Any]:
+    """The pipeline config's values of ``names`` (blank means unset), the request's own values on top."""
+    values: dict[str, t.Any] = {k: v for k, v in pipeline_config.items() if k in names and v not in (None, "")}
+    values.update({k: v for k in names if (v := getattr(request, k)) is not None})
+    return values
 
 
 def _manifest(request: TaskInput, context: t.Any, settings: IoSettings) -> tuple[FolderManifest, str]:
@@ -202,8 +202,7 @@ def _manifest(request: TaskInput, context: t.Any, settings: IoSettings) -> tuple
         if not manifest.files:
             raise InputError("the manifest lists no files")
         manifest = locate(manifest, pointer, request.lake_prefix)
-        where = request.lake_prefix or posixpath.dirname(request.manifest.fileKey) or "the bucket's root"
-        return manifest, where.replace("{run}", manifest.run)
+        return manifest, lake_base(manifest.run, request.manifest.fileKey, request.lake_prefix) or "the bucket's root"
     assert request.files is not None
     keys = [p.fileKey for p in request.files]
     if len(set(keys)) != len(keys):

@@ -22,12 +22,16 @@ from .reader import Pointer, Read
 NAMED = 20  # paths named in the message per kind of problem
 
 
+def lake_base(run: str, manifest_key: str, lake_prefix: str | None) -> str:
+    """Where a manifest's files are in the data lake: ``lake_prefix`` with ``{run}`` filled in, or else the
+    manifest's own folder."""
+    return lake_prefix.replace("{run}", run) if lake_prefix else posixpath.dirname(manifest_key)
+
+
 def locate(manifest: FolderManifest, manifest_pointer: Pointer, lake_prefix: str | None) -> FolderManifest:
     """The manifest with a data-lake pointer on every entry (pointers it already has are kept)."""
-    if lake_prefix:
-        base = lake_prefix.replace("{run}", manifest.run).strip("/")
-    else:
-        base = posixpath.dirname(manifest_pointer["fileKey"])
+    base = lake_base(manifest.run, manifest_pointer["fileKey"], lake_prefix)
+    base = base.strip("/") if lake_prefix else base  # a prefix may be given with slashes around it
 
     def pointed(entry: ManifestFile) -> ManifestFile:
         if entry.file is not None:
