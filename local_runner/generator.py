@@ -54,6 +54,8 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from .usage import UsageParser, positive_int
+
 tqdm.monitor_interval = 0  # no monitor thread: our bars are updated from one place and closed explicitly
 
 SINGLE = ("exact_copy", "reencode", "brightness", "gaussian_noise", "jpeg_recompress", "shift", "subpixel_shift",
@@ -97,11 +99,6 @@ class Settings:
 
 
 # --- drawing -----------------------------------------------------------------------------------------------------
-
-def draw_cell(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
-    """One brightfield frame with one cell (uint8 grey), as the CytPix exports them."""
-    return draw_frame(rng, size, 1)
-
 
 def draw_frame(rng: np.random.Generator, size: tuple[int, int], cells: int = 1) -> np.ndarray:
     """A brightfield frame (uint8 grey): background with tilt and vignetting, ``cells`` cells (membrane, cytoplasm,
@@ -458,13 +455,6 @@ def _check(total_images: int, similar_images: int, seed: int, size: tuple[int, i
 
 # --- command line ------------------------------------------------------------------------------------------------
 
-class _OneLineParser(argparse.ArgumentParser):
-    """Usage errors are one line on stderr and exit 2 (argparse prints the whole usage first)."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def parse_size(text: str) -> tuple[int, int]:
     try:
         width, height = (int(x) for x in text.lower().split("x"))
@@ -492,18 +482,8 @@ def parse_transforms(text: str) -> tuple[str, ...]:
     return names
 
 
-def positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"workers must be a whole number of 1 or more, not {text!r}")
-    return value
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = _OneLineParser(prog="python -m local_runner.generator", description=__doc__.split("\n\n")[0])
+    parser = UsageParser(prog="python -m local_runner.generator", description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--total-images", type=int, required=True)
     parser.add_argument("--similar-images", type=int, required=True)
@@ -513,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cells", type=parse_cells, default=(1, 1), help="cells per frame: N or LOW-HIGH (1)")
     parser.add_argument("--transforms", type=parse_transforms, default=TRANSFORMS,
                         help=f"the copies' transforms, comma-separated, or all (default): {', '.join(TRANSFORMS)}")
-    parser.add_argument("--workers", type=positive, default=os.cpu_count() or 1, help="processes (all cores)")
+    parser.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1, help="processes (all cores)")
     parser.add_argument("--run", default="run-0001")
     parser.add_argument("--no-progress", action="store_true")
     try:
