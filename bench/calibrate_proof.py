@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import collections
 import itertools
-import json
 import math
 import sys
 from pathlib import Path
@@ -23,20 +22,21 @@ from dedup_engine import DedupParams
 from dedup_engine.fingerprints import Fingerprint, fingerprint
 from dedup_engine.proof import prove
 
-DEFAULT = Path(__file__).resolve().parent / "data" / "realdup-dev"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from evaluate_realdup import DEFAULT_SET, load  # noqa: E402 - the labelled set and its reading are the evaluation's
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("root", type=Path, nargs="?", default=DEFAULT)
+    parser.add_argument("root", type=Path, nargs="?", default=DEFAULT_SET)
     parser.add_argument("--max-residual", type=float, default=DedupParams().max_residual)
     parser.add_argument("--max-shift-px", type=int, default=DedupParams().max_shift_px)
     parser.add_argument("--worst", type=int, default=5, help="list this many of the closest calls of each side")
     args = parser.parse_args(argv)
-    truth = json.loads((args.root / "truth.json").read_text())
+    truth, sources = load(args.root)
     files = truth["files"]
     params = DedupParams(max_residual=args.max_residual, max_shift_px=args.max_shift_px)
-    prints = {path: fingerprint(path, (args.root / path).read_bytes(), params) for path in files}
+    prints = {path: fingerprint(path, data, params) for path, data in sources}
     proofs = {path: fp.proof.prepared() for path, fp in prints.items() if isinstance(fp, Fingerprint) and fp.proof}
 
     def residual(a: str, b: str) -> tuple[float, str]:
