@@ -69,13 +69,6 @@ def build_manifest(run: str, run_dir: Path, files: Sequence[tuple[str, int, int]
     return FolderManifest(run=run, created_at=dt.datetime.now(dt.timezone.utc), files=entries)
 
 
-def write_manifest(run_dir: Path, manifest: FolderManifest) -> Path:
-    """``dedup-manifest.json`` in the run folder: temporary name, fsync, rename (atomic_write)."""
-    path = run_dir / RUN_MANIFEST
-    atomic_write(path, manifest.model_dump_json(indent=2, exclude_none=True).encode())
-    return path
-
-
 class LabelOnlyProcessor:
     """Stands where RunProcessor stands in the Service: one pass over a settled run, here its manifest only."""
 
@@ -107,8 +100,10 @@ class LabelOnlyProcessor:
         manifest = build_manifest(run, run_dir, listing.files)
         version = (state.passes if state is not None else 0) + 1
         records.folder.mkdir(parents=True, exist_ok=True)
-        atomic_write(records.manifest_path, manifest.model_dump_json(indent=2, exclude_none=True).encode())
-        path = write_manifest(run_dir, manifest)
+        data = manifest.model_dump_json(indent=2, exclude_none=True).encode()
+        atomic_write(records.manifest_path, data)  # the records' copy, then the one the pipeline is triggered by:
+        path = run_dir / RUN_MANIFEST  # each a temporary name, fsync, rename
+        atomic_write(path, data)
         left = {path: (size, mtime) for path, size, mtime in listing.files}
         left.update({p: NOT_A_FILE for p, _ in (*listing.skipped, *listing.errors)})
         left[RUN_MANIFEST] = NOT_A_FILE  # its own manifest, there from now on, is nothing new
