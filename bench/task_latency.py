@@ -16,7 +16,6 @@ of issue 15 met or NOT met: at most 1.3x at 40,000 images (1.5x below), peak RSS
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -65,6 +64,7 @@ class LatencyContext:
 
 def child(args: argparse.Namespace) -> int:
     """One run of the task; prints its own seconds, the decisions and the labels applied as JSON."""
+    from local_runner.label_mode import build_manifest
     from local_runner.task_host import load_task_function
 
     run_dir: Path = args.child
@@ -72,12 +72,10 @@ def child(args: argparse.Namespace) -> int:
     config = {k: str(v) for k in ("read_concurrency", "label_concurrency") if (v := getattr(args, k)) is not None}
     context = LatencyContext(root, args.read_ms / 1000, args.label_ms / 1000, args.write_ms / 1000, args.workers,
                              config)
-    files = sorted(p for p in run_dir.rglob("*") if p.is_file() and not p.name.endswith(".truth.json"))
-    manifest = {"schema_version": 1, "run": run_dir.name, "files": [
-        {"path": p.relative_to(run_dir).as_posix(), "size_bytes": p.stat().st_size,
-         "sha256": hashlib.sha256(p.read_bytes()).hexdigest()} for p in files]}
-    key = f"{run_dir.name}/{MANIFEST}"
-    context.extra[key] = json.dumps(manifest).encode()
+    files = [(p.relative_to(run_dir).as_posix(), p.stat()) for p in run_dir.rglob("*") if p.is_file()]
+    manifest = build_manifest(run_dir.name, run_dir, [(path, st.st_size, st.st_mtime_ns) for path, st in files])
+    key = f"{run_dir.name}/{MANIFEST}"  # the manifest as label-only mode writes it: paths, sizes, sha256
+    context.extra[key] = manifest.model_dump_json(exclude_none=True).encode()
     task = load_task_function()
     started = time.perf_counter()
     summary = task({"manifest": {"type": "s3file", "bucket": "lake", "fileKey": key}}, context)
