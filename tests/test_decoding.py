@@ -121,7 +121,53 @@ def test_libspng_decodes_to_the_same_pixels_as_pillow(seed: int, mode: str, heig
     data = buffer.getvalue()
     fast = decode(data, path="a.png", max_pixels=10**6)
     image = Image.open(io.BytesIO(data))
-    assert decoding._decode_with_spng(data, image, width, height) is not None  # the fast path was taken
+    assert decoding.header_mode(data, "PNG") == image.mode == fast.mode  # the fast path was taken
+    assert decoding._decode_with_spng(data, image.mode, width, height) is not None
     pixels, grey_view = decoding._canonical(image)
     assert fast.pixels.dtype == pixels.dtype and np.array_equal(fast.pixels, pixels)
     assert np.array_equal(fast.grey, grey_view)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), kind=st.sampled_from(["L", "RGB", "P-grey-shuffled", "P-colour", "1", "RGBA"]),
+       height=st.integers(1, 70), width=st.integers(1, 70), top_down=st.booleans())
+def test_bmp_header_mode_is_pillows_or_none(seed: int, kind: str, height: int, width: int, top_down: bool) -> None:
+    """The header alone names the mode only where it is sure (8-bit grey ramp, 24-bit); anything else goes to
+    Pillow's parser. Either way the decoded image is Pillow's."""
+    from dedup_engine import decoding
+
+    rng = np.random.default_rng(seed)
+    if kind in ("L", "1"):
+        image = Image.fromarray(rng.integers(0, 256, (height, width), dtype=np.uint8)).convert(kind)
+    elif kind.startswith("P"):
+        image = Image.fromarray(rng.integers(0, 256, (height, width), dtype=np.uint8), "L").convert("P")
+        ramp = list(range(256))
+        if kind == "P-grey-shuffled":
+            rng.shuffle(ramp)
+            image.putpalette([v for i in ramp for v in (i, i, i)])
+        else:
+            image.putpalette(rng.integers(0, 256, 768).tolist())
+    else:
+        image = Image.fromarray(rng.integers(0, 256, (height, width, len(kind)), dtype=np.uint8), kind)
+    buffer = io.BytesIO()
+    image.save(buffer, "BMP")
+    data = bytearray(buffer.getvalue())
+    if top_down:  # a negative height: rows stored top first
+        data[22:26] = (-height).to_bytes(4, "little", signed=True)
+        rows = len(data) - int.from_bytes(data[10:14], "little")
+        stride = rows // height
+        body = data[-rows:]
+        data[-rows:] = b"".join(body[i * stride : (i + 1) * stride] for i in reversed(range(height)))
+    data = bytes(data)
+    with Image.open(io.BytesIO(data)) as reference:
+        mode = decoding.header_mode(data, "BMP")
+        assert mode in (None, reference.mode)
+        if kind in ("L", "RGB"):
+            assert mode == kind
+        if kind.startswith("P") or kind == "1":
+            assert mode is None
+        reference.load()
+        expected, expected_grey = decoding._canonical(reference)
+    decoded = decode(data, path="a.bmp", max_pixels=10**6)
+    assert decoded.mode == reference.mode
+    assert np.array_equal(decoded.pixels, expected) and np.array_equal(decoded.grey, expected_grey)

@@ -67,3 +67,25 @@ def test_phash_equals_imagehash_where_coefficients_tie(side: int, levels: int, s
         grey = np.ascontiguousarray(np.maximum(grey, grey[:, ::-1]))
     expected = str(imagehash.phash(Image.fromarray(grey, mode="L")))
     assert str(perceptual_hash(grey, "phash", 8)) == expected
+
+
+@settings(max_examples=150, deadline=None)
+@given(height=st.integers(8, 400), width=st.integers(8, 400), seed=st.integers(0, 10_000), smooth=st.booleans())
+def test_phash_of_any_shape_equals_imagehash(height: int, width: int, seed: int, smooth: bool) -> None:
+    """Crops and resized copies are not square: their thumbnail is Pillow's own, and the hex still imagehash's."""
+    rng = np.random.default_rng(seed)
+    grey = rng.integers(0, 256, (height, width), dtype=np.uint8)
+    if smooth:
+        grey = np.clip(120 + np.cumsum(rng.normal(0, 2, (height, width)), axis=1), 0, 255).astype(np.uint8)
+    assert str(perceptual_hash(grey, "phash", 8)) == str(imagehash.phash(Image.fromarray(grey, mode="L")))
+
+
+@settings(max_examples=200, deadline=None)
+@given(size=st.integers(1, 17), seed=st.integers(0, 10_000))
+def test_hex_and_int_are_imagehashs_for_any_hash_size(size: int, seed: int) -> None:
+    from dedup_engine.hashing import hash_hex
+
+    bits = np.random.default_rng(seed).random((size, size)) < 0.5
+    value = imagehash.ImageHash(bits)
+    assert hash_hex(value) == str(value)
+    assert hash_to_int(value) == int(str(value), 16)

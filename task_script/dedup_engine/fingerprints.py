@@ -17,7 +17,7 @@ import xxhash
 
 from .decoding import IMAGE_SUFFIXES, DecodedImage, decode, sniff_format
 from .errors import ImageError
-from .hashing import perceptual_hash
+from .hashing import hash_hex, perceptual_hash
 from .models import DedupParams
 from .previews import preview_jpeg
 from .proof import ProofImage, prepare
@@ -86,7 +86,7 @@ def _fingerprint_decoded(path: str, sha256: str, size: int, image: DecodedImage,
                          preview: bool) -> Fingerprint:
     grey = image.grey
     main_hash = perceptual_hash(grey, params.hash_algorithm, params.hash_size)
-    hash_hex = str(main_hash)  # imagehash's hex, made once (it walks the bits in Python)
+    hex_value = hash_hex(main_hash)
     proof = prepare(grey, params.max_shift_px) if params.method == "hash" else None
     centred_layout = centred(proof.pixels) if proof is not None else None
     signed = layout(proof.pixels, params.max_shift_px, proof.factor) if proof is not None else None
@@ -99,8 +99,8 @@ def _fingerprint_decoded(path: str, sha256: str, size: int, image: DecodedImage,
         width=image.width,
         height=image.height,
         pixel_digest=_pixel_digest(image.pixels),
-        hash_hex=hash_hex,
-        hash_int=int(hash_hex, 16),
+        hash_hex=hex_value,
+        hash_int=int(hex_value, 16),
         proof=proof,
         signature=signed[0] if signed is not None else None,
         sensitivity=signed[1] if signed is not None else 0.0,

@@ -28,6 +28,8 @@ from .signatures import NearestSignatures, SignatureTable
 
 PreviewSink = Callable[[str, bytes], None]  # (path, JPEG bytes)
 UNPACKED_CACHE = 64  # kept proof images held ready to prove (float32 and low-passed: 128 KB each at 128x128)
+RAW_KEPT_BYTES = 48 * 2**20  # kept proof images are held as they came up to this many bytes, then packed (packing
+# and unpacking cost a third of a 5,000-image run's decisions; a 40,000-image run would hold 600 MB unpacked)
 MAX_PROOFS_PER_IMAGE = 8  # mse: nearest kept images proven per image; a cap can only cost recall, never safety
 HASH_PROOFS = 3  # hash: candidates proven per image, nearest signature first (at 40,000 images 99.6 % of the copies
 # found pass at the first, and 10 of 10,189 after the third, while kept images ran up to 18 failing proofs each)
@@ -86,6 +88,7 @@ class Grouper:
         self._centred_signatures = SignatureTable()
         self._layouts = NearestSignatures()
         self._centred_layouts = NearestSignatures()
+        self._raw_bytes = 0  # of kept proof images held unpacked (see RAW_KEPT_BYTES)
         self._unpacked_cache: dict[int, Prepared] = {}  # item -> proof image ready to prove, least recent first
         self.proofs_run = 0
         self.bound_rejections = 0  # candidates rejected by the proof's lower bound, without a proof
@@ -101,8 +104,13 @@ class Grouper:
 
     def keep(self, fp: Fingerprint) -> None:
         item = len(self.kept)
-        self.kept.append(dataclasses.replace(  # the signatures live in their tables; the proof image packed
-            fp, proof=fp.proof.as_kept() if fp.proof is not None else None, signature=None, centred_signature=None))
+        proof = None
+        if fp.proof is not None:
+            raw = isinstance(fp.proof.data, np.ndarray) and self._raw_bytes + fp.proof.data.nbytes <= RAW_KEPT_BYTES
+            self._raw_bytes += fp.proof.data.nbytes if raw else 0
+            proof = fp.proof.as_kept(pack=not raw)
+        self.kept.append(dataclasses.replace(  # the signatures live in their tables; the proof image (packed)
+            fp, proof=proof, signature=None, centred_signature=None))
         self._by_sha.setdefault(fp.sha256, item)
         self._by_pixels.setdefault(fp.pixel_digest, item)
         if self.params.method == "hash":

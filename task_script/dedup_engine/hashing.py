@@ -27,19 +27,23 @@ ALGORITHMS: dict[str, HashFunction] = {
 
 def perceptual_hash(grey: np.ndarray, algorithm: str, hash_size: int) -> imagehash.ImageHash:
     """The hash of an 8-bit grey image, as ``imagehash.<algorithm>(image, hash_size)`` computes it."""
-    if algorithm == "phash" and grey.shape[0] == grey.shape[1]:
+    if algorithm == "phash":
         return _phash(grey, hash_size)
     return ALGORITHMS[algorithm](Image.fromarray(grey, mode="L"), hash_size=hash_size)
 
 
 def _phash(grey: np.ndarray, hash_size: int, highfreq_factor: int = 4) -> imagehash.ImageHash:
-    """``imagehash.phash`` step for step, with Pillow's LANCZOS thumbnail computed by ``lanczos_resize`` (the
-    same bytes, checked for square images, at less than half the cost) and only the DCT coefficients the hash
-    keeps computed, as two small matrix products. Those differ from scipy's full DCT in the last bits only, which
+    """``imagehash.phash`` step for step, with Pillow's LANCZOS thumbnail computed by ``lanczos_resize`` for a
+    square image (the same bytes, at less than half the cost; Pillow's own resize for any other shape, where its
+    passes do not always run in the order ours do) and only the DCT coefficients the hash keeps computed, as two
+    small matrix products. Those differ from scipy's full DCT in the last bits only, which
     can change a bit of the hash only where a coefficient lies at the median: then scipy's DCT decides, as
     imagehash's does (it is also imported only then: importing scipy costs each process 0.2 s)."""
     size = hash_size * highfreq_factor
-    pixels = lanczos_resize(grey, size, size)
+    if grey.shape[0] == grey.shape[1]:
+        pixels = lanczos_resize(grey, size, size)
+    else:
+        pixels = np.asarray(Image.fromarray(grey, mode="L").resize((size, size), Image.Resampling.LANCZOS))
     basis = _dct_basis(size, hash_size)
     low = basis @ pixels.astype(np.float64) @ basis.T
     median = _median(low)
@@ -77,7 +81,14 @@ def _median(values: np.ndarray) -> float:
 
 def hash_to_int(value: imagehash.ImageHash) -> int:
     """The hash's bits as one integer, most significant first (the same bit order as its hex)."""
-    return int(str(value), 16)
+    bits = value.hash.ravel()
+    return int.from_bytes(np.packbits(bits).tobytes(), "big") >> (-bits.size % 8)
+
+
+def hash_hex(value: imagehash.ImageHash) -> str:
+    """``str(value)``, as imagehash prints it (the bits in row order as one number, zero-padded to a hex digit per
+    four bits), without its walk over the bits in Python."""
+    return f"{hash_to_int(value):0{-(-value.hash.size // 4)}x}"
 
 
 def hamming(a: int, b: int) -> int:

@@ -67,14 +67,15 @@ class ProofImage:
         """The reduced image, unpacked if need be (about 0.07 ms for 124x124)."""
         return self.data if isinstance(self.data, np.ndarray) else _unpack(self.data, self.shape)
 
-    def as_kept(self) -> ProofImage:
-        """The proof image as a kept image holds it for the rest of the run: pixels packed losslessly (row
-        differences, Huffman-coded: about 40% of the bytes on camera frames) and, since a kept image is only ever
-        compared against, without its own block means. A 40,000-image run keeps most of its images."""
+    def as_kept(self, pack: bool = True) -> ProofImage:
+        """The proof image as a kept image holds it for the rest of the run: since a kept image is only ever
+        compared against, without its own block means, and with ``pack`` its pixels packed losslessly (row
+        differences, Huffman-coded: about 40% of the bytes on camera frames; a 40,000-image run keeps most of its
+        images)."""
         envelope = self.envelope
         if envelope is not None and envelope.means is not None:
             envelope = dataclasses.replace(envelope, means=None)
-        data = _pack(self.data) if isinstance(self.data, np.ndarray) else self.data
+        data = _pack(self.data) if pack and isinstance(self.data, np.ndarray) else self.data
         return dataclasses.replace(self, data=data, envelope=envelope)
 
     def prepared(self) -> Prepared:
