@@ -194,3 +194,38 @@ def test_real_frames_pass_against_their_crops(index: int, side: int, sides: tupl
     copy = np.ascontiguousarray(grey[top : side - bottom, left : side - right])
     result = prove(prepare(grey), prepare(copy), max_residual=PARAMS.max_residual, max_shift_px=PARAMS.max_shift_px)
     assert result.passed, (FRAMES[index].name, side, sides, result.reason)
+
+
+def test_far_placements_are_estimated_not_refined_and_copies_are_always_refined(engine_data: Path,
+                                                                              engine_truth: dict) -> None:
+    """Registration refines (sub-pixel fit, resampling, residual) only placements whose whole-pixel estimate is
+    within REFINE_WITHIN x the threshold: a copy's never is beyond it (every labelled copy is refined and passes,
+    with the same residual as without the give-up), and most distinct pairs are dismissed on the estimate."""
+    from dedup_engine import proof as proof_module
+
+    args = dict(max_residual=PARAMS.max_residual, max_shift_px=PARAMS.max_shift_px)
+    for pair in engine_truth["duplicate_pairs"]:
+        kept, copy = _grey(engine_data / pair["original"]), _grey(engine_data / pair["copy"])
+        result = prove(kept, copy, **args)
+        assert result.passed and result.refined, (pair, result)
+    estimated = []
+    for negative in engine_truth["hard_negatives"]:
+        for a, b in combinations(negative["originals"], 2):
+            result = prove(_grey(engine_data / a), _grey(engine_data / b), **args)
+            assert not result.passed
+            if not result.refined:
+                estimated.append(result)
+                assert result.residual > proof_module.REFINE_WITHIN * PARAMS.max_residual
+                assert "not refined" in result.reason
+    assert estimated  # the give-up is used on real distinct pairs
+
+
+def test_the_give_up_changes_no_copy_residual(engine_data: Path, engine_truth: dict,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from dedup_engine import proof as proof_module
+
+    args = dict(max_residual=PARAMS.max_residual, max_shift_px=PARAMS.max_shift_px)
+    pairs = [(_grey(engine_data / p["original"]), _grey(engine_data / p["copy"])) for p in engine_truth["duplicate_pairs"]]
+    with_give_up = [prove(a, b, **args) for a, b in pairs]
+    monkeypatch.setattr(proof_module, "REFINE_WITHIN", float("inf"))
+    assert [prove(a, b, **args) for a, b in pairs] == with_give_up

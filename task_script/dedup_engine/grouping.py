@@ -180,14 +180,14 @@ class Grouper:
         self.search_s += searched - started
         bounds = lower_bounds([self._proof(item) for item in ranked], fp.proof, max_shift_px=shift)
         candidate: Prepared | None = None
-        nearest: tuple[float, int, bool] | None = None  # (residual or bound, item, proven)
+        nearest: tuple[float, int, bool, bool] | None = None  # (residual, estimate or bound; item; proven; refined)
         proofs = 0
         try:
             for item, bound in zip(ranked, bounds):
                 if bound > threshold:
                     self.bound_rejections += 1
                     if nearest is None or (not nearest[2] and bound < nearest[0]):
-                        nearest = (float(bound), item, False)
+                        nearest = (float(bound), item, False, False)
                     continue
                 if proofs == allowed:
                     break
@@ -203,12 +203,13 @@ class Grouper:
                     return Decision(fp.path, self.kept[item].path, "near_duplicate", float(distance),
                                     proof.residual, reason)
                 if nearest is None or not nearest[2] or proof.residual < nearest[0]:
-                    nearest = (proof.residual, item, True)
+                    nearest = (proof.residual, item, True, proof.refined)
         finally:
             self.proof_s += time.perf_counter() - searched
         assert nearest is not None
-        value, item, proven = nearest
-        kind = "residual" if proven else "residual at least (bound)"
+        value, item, proven, refined = nearest
+        kind = "residual" if refined else "residual about (whole-pixel estimate)" if proven else \
+            "residual at least (bound)"
         shown = "beyond registration" if not np.isfinite(value) else f"{value:.2f}"
         reason = f"kept: nearest kept {self.kept[item].path}: {kind} {shown} > {threshold:g} ({len(hits)} candidates)"
         if not proven or not np.isfinite(value):

@@ -49,6 +49,7 @@ RESIZE_RADIUS = 2  # proof pixels of translation searched beyond a resize's cent
 RESIZE_KERNELS = (cv2.INTER_LANCZOS4, cv2.INTER_AREA)
 RESIZE_GIVE_UP = 3.0  # times max_residual: kernels differ by tenths of a grey level, not by this much
 ENVELOPE_BLOCK = 4  # proof pixels per envelope block side
+REFINE_WITHIN = 3.0  # times max_residual: a placement estimated beyond it is not refined (see registration.register)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +118,7 @@ class Proof:
     shift: tuple[float, float]  # translation found beyond the registration's hypothesis, original pixels
     registration: str  # "shift", "resize" or "none"
     reason: str
+    refined: bool = True  # False: ``residual`` is registration's whole-pixel estimate, far beyond the threshold
 
 
 def prepare(grey: np.ndarray, max_shift_px: int = 4) -> ProofImage:
@@ -232,7 +234,7 @@ def prove(kept: ProofImage | Prepared, candidate: ProofImage | Prepared, *, max_
         return Proof(False, float("inf"), (0.0, 0.0), "none", "near-empty frame: only identical pixels count")
     a, b = _prepared(kept), _prepared(candidate)
     (kh, kw), (ch, cw) = a.size, b.size
-    best: tuple[float, tuple[float, float], str] = (float("inf"), (0.0, 0.0), "none")
+    best: tuple[float, tuple[float, float], str, bool] = (float("inf"), (0.0, 0.0), "none", True)
     if abs(kh - ch) <= 2 * max_shift_px and abs(kw - cw) <= 2 * max_shift_px:
         # a shift or a crop: the larger image is the target, so that the smaller one's inside fits in it
         swap = kh * kw < ch * cw
@@ -251,9 +253,14 @@ def prove(kept: ProofImage | Prepared, candidate: ProofImage | Prepared, *, max_
             best = min(best, found)
             if found[0] <= max_residual / 2 or found[0] > RESIZE_GIVE_UP * max_residual:
                 break  # good enough; or so far off that another kernel's resampling error will not close the gap
-    residual, shift, registration = best
+    residual, shift, registration, refined = best
     if registration == "none" or not np.isfinite(residual):
         return Proof(False, float("inf"), (0.0, 0.0), "none", "sizes differ beyond a shift, crop or resize")
+    if not refined:  # never a pass: an estimate is only ever made, and kept, beyond REFINE_WITHIN x the threshold
+        return Proof(False, residual, shift, registration,
+                     f"nearest placement by {registration} ({shift[0]:g}, {shift[1]:g}) px: low-passed difference "
+                     f"about {residual:.2f} there (whole pixels, gain fitted), over {REFINE_WITHIN:g}x "
+                     f"{max_residual:g}: not refined", refined=False)
     passed = residual <= max_residual
     verdict = "within" if passed else "above"
     reason = (f"aligned by {registration} ({shift[0]:g}, {shift[1]:g}) px, low-passed residual {residual:.2f} "
@@ -266,12 +273,14 @@ def _prepared(image: ProofImage | Prepared) -> Prepared:
 
 
 def _registered(target: Prepared, moving: Prepared, radius: int, swap: bool, kind: str, max_residual: float
-                ) -> tuple[float, tuple[float, float], str]:
-    """The best registration's residual, and its translation in frame pixels as the candidate moved, to a tenth.
-    A placement within half the threshold ends the search: the proof passes whatever the others give."""
-    found = register(target, moving, radius, subpixel=target.factor > 1, enough=max_residual / 2)
+                ) -> tuple[float, tuple[float, float], str, bool]:
+    """The best registration's residual, its translation in frame pixels as the candidate moved, to a tenth, its
+    kind, and whether it was refined (False: only estimated, beyond REFINE_WITHIN times the threshold). A
+    placement within half the threshold ends the search: the proof passes whatever the others give."""
+    found = register(target, moving, radius, subpixel=target.factor > 1, enough=max_residual / 2,
+                     give_up=REFINE_WITHIN * max_residual)
     if not found:
-        return float("inf"), (0.0, 0.0), "none"
-    value, warp = found[0]
+        return float("inf"), (0.0, 0.0), "none", True
+    value, warp, refined = found[0]
     sign = target.factor * (1.0 if swap else -1.0)
-    return value, (round(sign * warp.ty, 1) + 0.0, round(sign * warp.tx, 1) + 0.0), kind
+    return value, (round(sign * warp.ty, 1) + 0.0, round(sign * warp.tx, 1) + 0.0), kind, refined

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -89,12 +90,23 @@ def physical_scale(target: Prepared, moving: Prepared) -> Prepared:
     return moving.resampled(shape, target.factor)
 
 
-def register(target: Prepared, moving: Prepared, radius: int, *, subpixel: bool, enough: float = -1.0
-             ) -> list[tuple[float, Warp]]:
+class Placement(NamedTuple):
+    """One registration: its residual and translation. ``refined`` is False for a placement whose whole-pixel
+    estimate (see ``register``) was beyond ``give_up``: its residual is then that estimate, not a measurement."""
+
+    residual: float
+    warp: Warp
+    refined: bool = True
+
+
+def register(target: Prepared, moving: Prepared, radius: int, *, subpixel: bool, enough: float = -1.0,
+             give_up: float = math.inf) -> list[Placement]:
     """Residuals of the best few translations of ``moving`` onto ``target`` within ``radius`` target pixels
     around their top-left corners (plus the difference of their sizes), best first; empty when the images cannot
     overlap enough. Placements are tried best score first, and once one's residual is ``enough`` or less the
-    others are not (each costs a resampling and a low-pass)."""
+    others are not (each costs a resampling and a low-pass). A placement whose whole-pixel estimate (the RMS
+    difference of the low-passed images there, gain and offset fitted) exceeds ``give_up`` is not refined; if
+    none is left, the best estimate is returned, marked as not refined."""
     b = moving.smooth()
     template = np.ascontiguousarray(b[radius : b.shape[0] - radius, radius : b.shape[1] - radius])
     th, tw = template.shape
@@ -102,16 +114,34 @@ def register(target: Prepared, moving: Prepared, radius: int, *, subpixel: bool,
     if th < 8 or tw < 8 or th > a.shape[0] or tw > a.shape[1]:
         return []
     msd = _offset_free_msd(a, template)
-    results = []
+    results: list[Placement] = []
+    estimates: list[Placement] = []
+    template_var = float(cv2.meanStdDev(template)[1][0, 0]) ** 2 if math.isfinite(give_up) else 0.0
     for oy, ox in _peaks(-msd):
+        if math.isfinite(give_up):
+            estimate = _fitted_estimate(a[oy : oy + th, ox : ox + tw], template_var, float(msd[oy, ox]))
+            if estimate > give_up:
+                estimates.append(Placement(estimate, Warp(float(radius - oy), float(radius - ox)), False))
+                continue
         fy, fx = _vertex(msd, oy, ox) if subpixel else (0.0, 0.0)
         # the template's corner, moving pixel (radius, radius), lies on target pixel (oy + fy, ox + fx)
         warp = Warp(radius - _snap(oy + fy), radius - _snap(ox + fx))
-        results.append((residual(target.pixels, moving.pixels, warp), warp))
-        if results[-1][0] <= enough:
+        results.append(Placement(residual(target.pixels, moving.pixels, warp), warp))
+        if results[-1].residual <= enough:
             break
-    results.sort(key=lambda pair: pair[0])
+    if not results and estimates:
+        return [min(estimates, key=lambda placement: placement.residual)]
+    results.sort(key=lambda placement: placement.residual)
     return results
+
+
+def _fitted_estimate(window: np.ndarray, template_var: float, msd: float) -> float:
+    """RMS of template - (gain * window + offset), gain fitted within GAIN_RANGE, from the offset-free mean
+    squared difference ``msd`` of the two (var(w) + var(t) - 2 cov(w, t)) and their variances."""
+    window_var = float(cv2.meanStdDev(window)[1][0, 0]) ** 2
+    covariance = (window_var + template_var - msd) / 2
+    gain = min(max(covariance / window_var, GAIN_RANGE[0]), GAIN_RANGE[1]) if window_var > 1e-6 else 1.0
+    return math.sqrt(max(template_var - 2 * gain * covariance + gain * gain * window_var, 0.0))
 
 
 def _offset_free_msd(image: np.ndarray, template: np.ndarray) -> np.ndarray:
