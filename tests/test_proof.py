@@ -229,3 +229,16 @@ def test_the_give_up_changes_no_copy_residual(engine_data: Path, engine_truth: d
     with_give_up = [prove(a, b, **args) for a, b in pairs]
     monkeypatch.setattr(proof_module, "REFINE_WITHIN", float("inf"))
     assert [prove(a, b, **args) for a, b in pairs] == with_give_up
+
+
+def test_a_copy_that_was_not_moved_passes_as_it_is_without_a_search(engine_data: Path, engine_truth: dict) -> None:
+    """Re-encoded, brightened or noisier copies line up as they are: the proof takes that placement when it is
+    within half the threshold; a moved copy still gets the search."""
+    frame = decode((engine_data / engine_truth["duplicate_pairs"][0]["original"]).read_bytes(), path="a",
+                   max_pixels=10**8).grey
+    noisy = np.clip(frame * 1.03 + 2 + np.random.default_rng(1).normal(0, 1, frame.shape), 0, 255).astype(np.uint8)
+    args = dict(max_residual=PARAMS.max_residual, max_shift_px=PARAMS.max_shift_px)
+    still = prove(prepare(frame), prepare(noisy), **args)
+    assert still.passed and still.shift == (0.0, 0.0) and "as they are" in still.reason
+    moved = prove(prepare(frame), prepare(shift(frame, 2, -3)), **args)
+    assert moved.passed and "as they are" not in moved.reason and moved.shift != (0.0, 0.0)
