@@ -82,7 +82,7 @@ def collect_status(layout: Layout, *, depth: int = 1, include: Sequence[str] = (
     lines: dict[str, RunStatusLine] = {}
     found = discover_runs(layout.root, depth=depth, include=include, exclude_dirs=layout.output_names)
     recorded = list(recorded_runs(layout.runs_records_root()))
-    for ref in with_known_runs(layout.root, found, [state.run for _, state in recorded]):
+    for ref in with_known_runs(layout.root, found, [state.run for _, state in recorded], include):
         listing = list_run_files(ref)
         state = RunRecords(layout.records(ref.name)).read_state()
         decided = state.decided if state is not None else (lambda *a: False)

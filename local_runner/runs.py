@@ -86,7 +86,7 @@ def discover_runs(
                 continue
             rel = (*parts, entry.name)
             if len(rel) < depth:
-                if include and not any(fnmatch.fnmatch("/".join(rel), g) for g in include):
+                if not included(rel, include):
                     continue
                 walk(Path(entry.path), rel)
             elif holds_a_file(Path(entry.path)):
@@ -96,11 +96,21 @@ def discover_runs(
     return found
 
 
-def with_known_runs(root: Path, runs: Sequence[RunRef], known: Iterable[str]) -> list[RunRef]:
-    """``runs`` plus the folders of runs processed before (``known`` names) that still exist: such a folder may
-    hold only entries that are not input (a Thumbs.db made later), which are recorded too."""
+def included(parts: Sequence[str], include: Sequence[str]) -> bool:
+    """Whether the project folders above a run (every leading part but the run's own) match ``include`` (globs,
+    each tried on the path so far: "ProjA*" matches ProjA and ProjA/sub); no globs includes everything."""
+    return not include or all(any(fnmatch.fnmatch("/".join(parts[:k]), g) for g in include)
+                              for k in range(1, len(parts) + 1))
+
+
+def with_known_runs(root: Path, runs: Sequence[RunRef], known: Iterable[str], include: Sequence[str] = ()
+                    ) -> list[RunRef]:
+    """``runs`` plus the folders of runs processed before (``known`` names) that still exist and that ``include``
+    selects (as ``discover_runs`` does): such a folder may hold only entries that are not input (a Thumbs.db made
+    later), which are recorded too."""
     names = {r.name for r in runs}
-    extra = [RunRef(name, root.joinpath(*name.split("/"))) for name in known if name not in names]
+    extra = [RunRef(name, root.joinpath(*name.split("/"))) for name in known
+             if name not in names and included(name.split("/")[:-1], include)]
     return sorted([*runs, *(r for r in extra if r.path.is_dir() and not r.path.is_symlink())], key=lambda r: r.name)
 
 

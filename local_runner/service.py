@@ -144,7 +144,7 @@ class Service:
         runs = discover_runs(self.layout.root, depth=self.depth, include=self.include,
                              exclude_dirs=self.layout.output_names)
         states = [state for _, state in recorded_runs(self.layout.runs_records_root())]  # read once for both
-        runs = with_known_runs(self.layout.root, runs, [state.run for state in states])
+        runs = with_known_runs(self.layout.root, runs, [state.run for state in states], self.include)
         reports = self.retry_uploads(skip={r.name for r in runs}, states=states)
         pending = done = 0
         for ref in runs:

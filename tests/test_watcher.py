@@ -9,7 +9,7 @@ from pathlib import Path, PureWindowsPath
 
 import pytest
 
-from local_runner.runs import discover_runs, list_run_files, run_for_path
+from local_runner.runs import discover_runs, list_run_files, run_for_path, with_known_runs
 from local_runner.settle import SettleTracker, open_for_writing, settled_by_age
 from local_runner.watcher import RunWatcher
 
@@ -36,6 +36,13 @@ def test_discover_runs_depth_include_and_outputs(tmp_path: Path) -> None:
     deep = tmp_path / "deep"
     assert [r.name for r in discover_runs(deep, depth=2)] == ["ProjA/run-9", "ProjB/run-3"]
     assert [r.name for r in discover_runs(deep, depth=2, include=["ProjA*"])] == ["ProjA/run-9"]
+    # a run processed before is looked at again (it may hold only a late Thumbs.db), but only if --include selects
+    # its project: runs of ProjB are not this runner's to touch once it is told to take ProjA only
+    found = discover_runs(deep, depth=2, include=["ProjA*"])
+    (deep / "ProjB" / "run-3" / "d.png").unlink()  # now holds no file: discover_runs no longer lists it
+    known = ["ProjA/run-9", "ProjB/run-3"]
+    assert [r.name for r in with_known_runs(deep, found, known, ["ProjA*"])] == ["ProjA/run-9"]
+    assert [r.name for r in with_known_runs(deep, found, known)] == ["ProjA/run-9", "ProjB/run-3"]
     assert run_for_path(deep, deep / "ProjA" / "run-9" / "x" / "c.png", 2) == "ProjA/run-9"
     assert run_for_path(deep, deep / "ProjA", 2) is None
     assert run_for_path(deep, tmp_path / "elsewhere" / "c.png", 2) is None
