@@ -140,7 +140,7 @@ def _fitted_estimate(window: np.ndarray, template_var: float, msd: float) -> flo
     squared difference ``msd`` of the two (var(w) + var(t) - 2 cov(w, t)) and their variances."""
     window_var = float(cv2.meanStdDev(window)[1][0, 0]) ** 2
     covariance = (window_var + template_var - msd) / 2
-    gain = min(max(covariance / window_var, GAIN_RANGE[0]), GAIN_RANGE[1]) if window_var > 1e-6 else 1.0
+    gain = _fitted_gain(covariance, window_var)
     return math.sqrt(max(template_var - 2 * gain * covariance + gain * gain * window_var, 0.0))
 
 
@@ -259,12 +259,15 @@ def fitted_rms(a: np.ndarray, b: np.ndarray, *, filtered: bool = False) -> float
     a_mean, a_std = cv2.meanStdDev(a)
     b_mean = float(cv2.mean(b)[0])
     a_mean_f, a_var = float(a_mean[0, 0]), float(a_std[0, 0]) ** 2
-    if a_var > 1e-6:
-        gain = (float(cv2.mean(cv2.multiply(a, b))[0]) - a_mean_f * b_mean) / a_var
-    else:
-        gain = 1.0
-    gain = min(max(gain, GAIN_RANGE[0]), GAIN_RANGE[1])
+    gain = _fitted_gain(float(cv2.mean(cv2.multiply(a, b))[0]) - a_mean_f * b_mean, a_var)
     difference = cv2.addWeighted(b, 1.0, a, -gain, -(b_mean - gain * a_mean_f))
     if filtered:
         difference = lowpass(difference)
     return math.sqrt(max(float(cv2.mean(cv2.multiply(difference, difference))[0]), 0.0))
+
+
+def _fitted_gain(covariance: float, variance: float) -> float:
+    """The least-squares gain cov(a, b) / var(a), held within GAIN_RANGE; 1 where a is flat."""
+    if variance <= 1e-6:
+        return 1.0
+    return min(max(covariance / variance, GAIN_RANGE[0]), GAIN_RANGE[1])
