@@ -18,7 +18,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
-from .runs import RunListing, RunRef, discover_runs, list_run_files, run_for_path
+from .runs import RunListing, RunRef, discover_runs, included, list_run_files, run_for_path
 from .settle import SettleTracker, open_for_writing
 
 log = logging.getLogger("local_runner.watcher")
@@ -148,7 +148,7 @@ class RunWatcher:
         for name in sorted(names):
             ref = runs.get(name) if runs is not None else None
             ref = ref or RunRef(name, self.root.joinpath(*name.split("/")))
-            if not ref.path.is_dir() or (self.include and not self._included(name)):
+            if not ref.path.is_dir() or not included(name.split("/")[:-1], self.include):
                 self._watching.discard(name)
                 self.tracker.forget(name)
                 continue
@@ -173,9 +173,3 @@ class RunWatcher:
 
     def _discover(self) -> list[RunRef]:
         return discover_runs(self.root, depth=self.depth, include=self.include, exclude_dirs=self.exclude_dirs)
-
-    def _included(self, name: str) -> bool:
-        import fnmatch
-
-        project = "/".join(name.split("/")[:-1])
-        return not project or any(fnmatch.fnmatch(project, g) for g in self.include)
