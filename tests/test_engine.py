@@ -3,6 +3,8 @@ from __future__ import annotations
 import functools
 import io
 import random
+import time
+from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFilter
 
-from dedup_engine import DedupParams, DedupResult, dedup
+from dedup_engine import DedupParams, DedupResult, dedup, engine
 from dedup_engine.grouping import natural_key
 
 
@@ -102,6 +104,52 @@ def test_pool_and_inline_decide_the_same(engine_data: Path, engine_truth: dict) 
     pooled = dedup("r", iter(sources), DedupParams(), workers=2, total=len(sources))
     strip = lambda r: [o.model_dump() for o in r.files]  # noqa: E731
     assert strip(inline) == strip(pooled)
+
+
+class _SlowExecutor(Executor):
+    """Runs each chunk in a thread after a delay, like a worker slower than the deciding process: the deciding
+    process then fingerprints chunks itself. Counts the chunks it was given."""
+
+    def __init__(self, delay: float) -> None:
+        self._threads = ThreadPoolExecutor(max_workers=1)
+        self.delay = delay
+        self.chunks = 0
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def, override]
+        self.chunks += 1
+
+        def slow():  # type: ignore[no-untyped-def]
+            time.sleep(self.delay)
+            return fn(*args, **kwargs)
+
+        return self._threads.submit(slow)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._threads.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+def test_the_deciding_process_fingerprints_while_it_waits_and_decides_the_same(
+        engine_data: Path, engine_truth: dict, ordered: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the chunk it needs next is not ready, the deciding process fingerprints the next one itself instead of
+    waiting: the outcomes are the same, in the same order, and every file has exactly one."""
+    monkeypatch.setattr(engine, "CHUNK", 2)  # more chunks than the window holds
+    names = sorted(engine_truth["files"], key=natural_key)[:64]
+    sources = [(name, (engine_data / name).read_bytes()) for name in names]
+    inline = dedup("r", sources, DedupParams(), workers=1)
+    slow = _SlowExecutor(delay=0.05)
+    seen: list[str] = []
+    try:
+        helped = dedup("r", iter(sources) if not ordered else sources, DedupParams(), executor=slow, workers=2,
+                       total=len(sources), ordered=ordered, on_outcome=lambda o: seen.append(o.path))
+    finally:
+        slow.shutdown()
+    assert [o.model_dump() for o in helped.files] == [o.model_dump() for o in inline.files]
+    chunks = -(-len(sources) // engine.CHUNK)
+    assert 0 < slow.chunks < chunks  # the executor got some chunks, this process fingerprinted the others
+    assert sorted(seen) == sorted(names) and len(seen) == len(names)
+    if ordered:
+        assert seen == names  # streamed in keep order, whoever fingerprinted
 
 
 def test_streaming_decisions_equal_decisions_after_fingerprinting(engine_data: Path, engine_truth: dict) -> None:

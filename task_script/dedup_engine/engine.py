@@ -7,6 +7,7 @@ runner passes a path reader, so the worker process reads the file itself).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import time
@@ -22,8 +23,8 @@ from .processes import context, default_workers, single_threaded
 
 Progress = Callable[[int, "int | None"], None]  # (done, total or None when unknown)
 OutcomeSink = Callable[[FileOutcome], None]  # called once per input file, as soon as its outcome is final
-CHUNK = 8
-IN_FLIGHT_PER_WORKER = 8  # chunks: the deciding process runs unevenly (proofs), the workers keep working meanwhile
+CHUNK = 16
+IN_FLIGHT_PER_WORKER = 4  # chunks: the deciding process runs unevenly (proofs), the workers keep working meanwhile
 INLINE_BELOW = 24  # smaller runs are fingerprinted in this process: starting workers would cost more
 
 __version__ = "0.1.0"
@@ -189,27 +190,60 @@ def _fingerprint_each(
             if progress:
                 progress(done, grand_total)
         return
+    # The deciding process fingerprints too: with as many worker processes as cores, it would share a core with
+    # them, and time-sliced processes evict each other's caches (measured: the same decisions cost half again as
+    # much CPU beside two busy workers). So one core fewer is given to workers, and this process fingerprints the
+    # next chunk itself whenever the one it needs next is not ready: it never waits idle, and never gets ahead of
+    # the workers by more than a window.
     own = executor is None
-    pool = executor or ProcessPoolExecutor(max_workers=workers, mp_context=context(), initializer=single_threaded)
+    pool_size = max(1, workers - 1) if own else workers
+    pool = executor or ProcessPoolExecutor(max_workers=pool_size, mp_context=context(), initializer=single_threaded)
     try:
-        window: deque[Future[list[Fingerprint | Failure]]] = deque()
-        limit = workers * IN_FLIGHT_PER_WORKER
+        window: deque[Future[list[Fingerprint | Failure]] | list[Fingerprint | Failure]] = deque()
+        limit = pool_size * IN_FLIGHT_PER_WORKER
         iterator = iter(stream)
+        exhausted = False
         while True:
-            chunk = list(islice(iterator, CHUNK))
-            if chunk:
-                window.append(pool.submit(fingerprint_chunk, chunk, params, preview))
-            if window and (len(window) >= limit or not chunk):
-                batch = window.popleft().result()
-                yield from batch
-                done += len(batch)
-                if progress:
-                    progress(done, grand_total)
-            elif not chunk:
+            while not exhausted and sum(isinstance(entry, Future) for entry in window) < limit:
+                chunk = list(islice(iterator, CHUNK))
+                if chunk:
+                    window.append(pool.submit(fingerprint_chunk, chunk, params, preview))
+                else:
+                    exhausted = True
+            if not window:
                 break
+            head = window[0]
+            if isinstance(head, Future) and not head.done() and not exhausted and len(window) < 2 * limit:
+                chunk = list(islice(iterator, CHUNK))
+                if chunk:
+                    with _one_thread():
+                        window.append(fingerprint_chunk(chunk, params, preview))
+                    continue
+                exhausted = True
+            window.popleft()
+            batch = head.result() if isinstance(head, Future) else head
+            yield from batch
+            done += len(batch)
+            if progress:
+                progress(done, grand_total)
     finally:
         if own:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """OpenCV on one thread while this process fingerprints: the workers have the other cores."""
+    import cv2
+
+    threads = cv2.getNumThreads()
+    if threads != 1:
+        cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        if threads != 1:
+            cv2.setNumThreads(threads)
 
 
 def fingerprint_chunk(
