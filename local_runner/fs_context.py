@@ -63,6 +63,7 @@ class FileSystemContext:
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("local_runner.task"))
     linked_dirs: frozenset[str] = field(
         default=frozenset(), metadata={"doc": "top-level folders that may be links to another volume (unique/)"})
+    _folders: dict[tuple[str, ...], Path] = field(default_factory=dict, init=False, repr=False)  # checked, by parts
 
     def pointer(self, relative: str) -> dict[str, Any]:
         return {"type": "localfile", "bucket": None, "fileKey": relative, "fileId": None, "version": None}
@@ -71,16 +72,19 @@ class FileSystemContext:
         key = file.get("fileKey") if isinstance(file, Mapping) else None
         if not isinstance(key, str) or not key:
             raise InputError(f"file pointer {file!r} has no fileKey")
-        parts = PurePosixPath(key).parts
-        if PurePosixPath(key).is_absolute() or any(p in ("..", "") for p in parts) or "\\" in key:
+        parts = tuple(part for part in key.split("/") if part not in ("", "."))  # as PurePosixPath(key).parts
+        if key.startswith("/") or ".." in parts or not parts or "\\" in key:
             raise InputError(f"file pointer {key!r} points outside the watched folder {self.root}")
-        path = self.root
-        for depth, part in enumerate(parts[:-1]):  # the last one is opened with O_NOFOLLOW by FileReader
-            path = path / part
-            if path.is_symlink() and not (depth == 0 and part in self.linked_dirs):
-                raise InputError(f"file pointer {key!r} goes through the symbolic link {part!r}, which may lead out "
-                                 f"of the watched folder {self.root}: not read")
-        return self.root.joinpath(*parts)
+        folder = self._folders.get(parts[:-1])
+        if folder is None:  # each folder checked once: a run's thousands of files share one or a few
+            folder = self.root
+            for depth, part in enumerate(parts[:-1]):  # the last one is opened with O_NOFOLLOW by FileReader
+                folder = folder / part
+                if folder.is_symlink() and not (depth == 0 and part in self.linked_dirs):
+                    raise InputError(f"file pointer {key!r} goes through the symbolic link {part!r}, which may lead "
+                                     f"out of the watched folder {self.root}: not read")
+            self._folders[parts[:-1]] = folder
+        return folder / parts[-1]
 
     def read_file(self, file: Mapping[str, Any], form: str = "body") -> dict[str, Any]:
         path = self._path(file)

@@ -112,7 +112,7 @@ class RunProcessor:
             report.seconds = time.perf_counter() - started
             return report
         manifest = self._manifest(run, fresh, previous)
-        records.write_json(records.manifest_path, manifest.model_dump(mode="json"))
+        records.write_model(records.manifest_path, manifest)
         log.info("run %s: deduplicating %d files%s", run, len(fresh),  # 0: only entries that are not input
                  f" against {len(manifest.kept)} kept images" if manifest.kept else "")
         result = self._decide(run, records, manifest) if fresh else self._nothing_to_decide(run)
@@ -125,7 +125,7 @@ class RunProcessor:
             # a run with records of its own (processed, or a pass cut short): a dry run never replaces them (the
             # next real pass needs them: the kept images, where each file went, an unfinished journal)
             plan = records.folder / DRY_RUN_PLAN
-            records.write_json(plan, combined.model_dump(mode="json"))
+            records.write_model(plan, combined)
             log.info("run %s: dry run, nothing moved; the plan (where each file would go) is in %s; the run's "
                      "records (%s) are untouched", run, plan, state.status)
             report = RunReport(run, "dry-run", combined, records=records.folder)
