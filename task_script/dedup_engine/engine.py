@@ -24,7 +24,9 @@ from .processes import context, default_workers, single_threaded
 Progress = Callable[[int, "int | None"], None]  # (done, total or None when unknown)
 OutcomeSink = Callable[[FileOutcome], None]  # called once per input file, as soon as its outcome is final
 CHUNK = 16
-IN_FLIGHT_PER_WORKER = 4  # chunks: the deciding process runs unevenly (proofs), the workers keep working meanwhile
+IN_FLIGHT_PER_WORKER = 4  # chunks queued for each worker: the deciding process runs unevenly (proofs), the workers
+# keep working meanwhile
+BUFFERED_CHUNKS = 64  # fingerprinted chunks waiting for their decisions, at most (1,024 images, about 20 MB)
 INLINE_BELOW = 24  # smaller runs are fingerprinted in this process: starting workers would cost more
 
 __version__ = "0.1.0"
@@ -204,7 +206,8 @@ def _fingerprint_each(
         iterator = iter(stream)
         exhausted = False
         while True:
-            while not exhausted and sum(isinstance(entry, Future) for entry in window) < limit:
+            while not exhausted and len(window) < BUFFERED_CHUNKS and sum(
+                    isinstance(entry, Future) and not entry.done() for entry in window) < limit:
                 chunk = list(islice(iterator, CHUNK))
                 if chunk:
                     window.append(pool.submit(fingerprint_chunk, chunk, params, preview))
@@ -213,7 +216,7 @@ def _fingerprint_each(
             if not window:
                 break
             head = window[0]
-            if isinstance(head, Future) and not head.done() and not exhausted and len(window) < 2 * limit:
+            if isinstance(head, Future) and not head.done() and not exhausted and len(window) < BUFFERED_CHUNKS:
                 chunk = list(islice(iterator, CHUNK))
                 if chunk:
                     with _one_thread():
