@@ -58,6 +58,35 @@ def coefficients(in_size: int, out_size: int) -> np.ndarray:
     return matrix
 
 
+BAND = 8  # output columns per block of the horizontal pass
+
+
+@lru_cache(maxsize=64)
+def _bands(in_size: int, out_size: int) -> tuple[tuple[int, int, int, np.ndarray], ...]:
+    """The horizontal pass's weights cut into blocks of BAND output columns, each with only the input columns its
+    filters reach: (first output, first input, last input + 1, weights (inputs, outputs)). A LANCZOS filter reaches
+    3 times the scale on each side, so a 248 -> 32 reduction multiplies a third of the dense matrix's zeros."""
+    matrix = coefficients(in_size, out_size)
+    bands = []
+    for first in range(0, out_size, BAND):
+        rows = matrix[first : first + BAND]
+        reached = np.flatnonzero(np.any(rows != 0, axis=0))
+        low, high = (int(reached[0]), int(reached[-1]) + 1) if reached.size else (0, 1)
+        weights = np.ascontiguousarray(rows[:, low:high].T)
+        weights.setflags(write=False)
+        bands.append((first, low, high, weights))
+    return tuple(bands)
+
+
+def _horizontal(image: np.ndarray, out_size: int) -> np.ndarray:
+    """``image @ coefficients(width, out_size).T``, block by block: the same sums (every product and partial sum is
+    an integer far below 2**53, so the order of the additions does not matter), in two thirds of the time."""
+    sums = np.empty((image.shape[0], out_size))
+    for first, low, high, weights in _bands(image.shape[1], out_size):
+        np.matmul(image[:, low:high], weights, out=sums[:, first : first + weights.shape[1]])
+    return sums
+
+
 def _settle(sums: np.ndarray) -> np.ndarray:
     """Pillow's clip8: (sum + 2**21) >> 22, clipped to 0..255."""
     shifted = np.floor((sums + float(1 << (PRECISION_BITS - 1))) / float(1 << PRECISION_BITS))
@@ -71,7 +100,7 @@ def lanczos_resize(grey: np.ndarray, width: int, height: int) -> np.ndarray:
         return grey.copy()
     image = grey.astype(np.float64)
     if width != in_width:  # Pillow skips a pass whose size does not change
-        image = _settle(image @ coefficients(in_width, width).T)
+        image = _settle(_horizontal(image, width))
     if height != in_height:
         image = _settle(coefficients(in_height, height) @ image)
     return image.astype(np.uint8)
