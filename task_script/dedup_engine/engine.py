@@ -74,8 +74,8 @@ def dedup(
         if on_outcome:
             for outcome in outcomes:
                 on_outcome(outcome)
+        outcomes.sort(key=lambda o: natural_key(o.path))  # (streamed outcomes come in this order already)
     t2 = time.perf_counter()
-    outcomes.sort(key=lambda o: natural_key(o.path))
     return DedupResult(
         run=run,
         method=params.method,

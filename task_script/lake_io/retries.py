@@ -10,22 +10,33 @@ in step.
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from typing import Callable, TypeVar
 
-try:  # both come with ts-sdk in the container; the task must still import without them
-    from botocore.exceptions import ConnectionError as _BotoConnectionError
-    from botocore.exceptions import HTTPClientError as _BotoHTTPClientError
-    _BOTO: tuple[type[BaseException], ...] = (_BotoConnectionError, _BotoHTTPClientError)
-except ImportError:  # pragma: no cover - exercised only outside the container's image
-    _BOTO = ()
-try:
-    from requests.exceptions import ConnectionError as _RequestsConnectionError
-    from requests.exceptions import Timeout as _RequestsTimeout
-    _REQUESTS: tuple[type[BaseException], ...] = (_RequestsConnectionError, _RequestsTimeout)
-except ImportError:  # pragma: no cover
-    _REQUESTS = ()
+@functools.lru_cache(maxsize=1)
+def _network_errors() -> tuple[type[BaseException], ...]:
+    """botocore's and requests' connection and timeout errors (both come with ts-sdk in the container; the task must
+    still import without them). Imported at the first failure, not with the module: the local runner loads this
+    module with every task and never calls the lake (the two imports cost its start 0.2 s)."""
+    found: list[type[BaseException]] = []
+    try:
+        from botocore.exceptions import ConnectionError as BotoConnectionError
+        from botocore.exceptions import HTTPClientError
+
+        found += [BotoConnectionError, HTTPClientError]
+    except ImportError:  # pragma: no cover - exercised only outside the container's image
+        pass
+    try:
+        from requests.exceptions import ConnectionError as RequestsConnectionError
+        from requests.exceptions import Timeout
+
+        found += [RequestsConnectionError, Timeout]
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(found)
+
 
 T = TypeVar("T")
 
@@ -70,7 +81,7 @@ def is_transient(exc: BaseException) -> bool:
     code, status = _client_error(exc)
     if code is not None or status:
         return code in TRANSIENT_CODES or status == 429 or status >= 500
-    if isinstance(exc, (ConnectionError, TimeoutError, *_BOTO, *_REQUESTS)):
+    if isinstance(exc, (ConnectionError, TimeoutError, *_network_errors())):
         return True
     return type(exc) is Exception
 
