@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"images with more pixels are refused before decoding ({defaults.max_pixels:,})")
     engine.add_argument("--keep", choices=["first", "largest", "sharpest"], default=defaults.keep,
                         help="which image of a group stays: first in acquisition order, largest, sharpest")
-    engine.add_argument("--workers", type=positive_int, default=None, help=f"processes (default: all cores, here {default_workers()})")
+    engine.add_argument("--workers", type=positive_int, default=None, help=f"processes, this one included (default: the cores it may use, here {default_workers()})")
     watch = parser.add_argument_group("watching")
     add_run_selection(watch)
     watch.add_argument("--polling", action="store_true", help="poll instead of native events (network shares)")

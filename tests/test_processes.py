@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -47,3 +49,30 @@ print(json.dumps({{'same_server': first == forkserver._forkserver._forkserver_pi
     outcome = json.loads(_python(code).splitlines()[-1])
     assert outcome["same_server"] and outcome["same_decisions"]
     assert outcome["files"] == 40 and outcome["duplicates"] > 0
+
+
+@pytest.mark.parametrize(("files", "expected"), [
+    ({"cpu.max": "200000 100000\n"}, 2),  # cgroup v2: --cpus 2
+    ({"cpu.max": "150000 100000\n"}, 2),  # 1.5 CPUs: rounded up
+    ({"cpu.max": "max 100000\n"}, None),  # no quota
+    ({"cpu/cpu.cfs_quota_us": "300000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 3),  # cgroup v1
+    ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),  # v1 without a quota
+    ({}, None),  # no cgroup files (Windows, macOS)
+])
+def test_a_containers_cpu_quota_bounds_the_default_process_count(tmp_path: Path, files: dict[str, str],
+                                                                  expected: int | None) -> None:
+    from dedup_engine import processes
+
+    for name, content in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(content)
+    assert processes.cgroup_cpus(str(tmp_path)) == expected
+
+
+def test_the_default_process_count_is_at_most_the_quota(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dedup_engine import processes
+
+    monkeypatch.setattr(processes, "cgroup_cpus", lambda root=processes.CGROUP: 1)
+    assert processes.default_workers() == 1
+    monkeypatch.setattr(processes, "cgroup_cpus", lambda root=processes.CGROUP: None)
+    assert processes.default_workers() >= 1

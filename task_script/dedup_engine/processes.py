@@ -16,8 +16,39 @@ PRELOAD = ["dedup_engine.engine", "imagehash", "cv2"]
 THREAD_LIMITS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
+CGROUP = "/sys/fs/cgroup"  # where Linux shows a container's CPU quota
+
+
 def default_workers() -> int:
-    return max(1, os.cpu_count() or 1)
+    """The cores this process may use: those it is allowed to run on, and no more than a container's CPU quota
+    (Docker's ``--cpus``, a Kubernetes limit), which ``os.cpu_count()`` ignores: a task container limited to 2 CPUs
+    on a 16-core host would otherwise start 16 processes that share 2 cores, each evicting the others' caches."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    quota = cgroup_cpus()
+    return max(1, min(cores, quota) if quota else cores)
+
+
+def cgroup_cpus(root: str = CGROUP) -> int | None:
+    """The CPU quota of this process's cgroup, rounded up to whole CPUs (cgroup v2 ``cpu.max``, or v1
+    ``cpu.cfs_quota_us`` over ``cpu.cfs_period_us``); None without a quota or outside Linux."""
+    try:
+        with open(os.path.join(root, "cpu.max")) as handle:
+            quota, period = handle.read().split()[:2]
+    except (OSError, ValueError):
+        try:
+            with open(os.path.join(root, "cpu", "cpu.cfs_quota_us")) as handle:
+                quota = handle.read().strip()
+            with open(os.path.join(root, "cpu", "cpu.cfs_period_us")) as handle:
+                period = handle.read().strip()
+        except OSError:
+            return None
+    try:
+        quota_us, period_us = int(quota), int(period)
+    except ValueError:  # "max": no quota
+        return None
+    if quota_us <= 0 or period_us <= 0:  # v1's -1: no quota
+        return None
+    return max(1, -(-quota_us // period_us))
 
 
 def context() -> multiprocessing.context.BaseContext:
