@@ -1,7 +1,8 @@
-"""One run, end to end: fingerprint every file (in a process pool), then decide in keep order.
+"""One run, end to end: fingerprint every file (in ``workers`` processes: a pool of ``workers - 1``, and this
+process whenever the chunk it needs next is not ready), then decide in keep order.
 
-Sources are pulled lazily and at most a few chunks per worker are in flight, so a 40,000-file run never holds
-all its bytes. A source is the file's bytes or a picklable zero-argument callable that returns them (the local
+Sources are pulled lazily and at most a few chunks per worker are in flight (and 64 waiting for their decisions),
+so a 40,000-file run never holds all its bytes. A source is the file's bytes or a picklable zero-argument callable that returns them (the local
 runner passes a path reader, so the worker process reads the file itself).
 """
 
