@@ -2,8 +2,8 @@
 process whenever the chunk it needs next is not ready), then decide in keep order.
 
 Sources are pulled lazily and at most a few chunks per worker are in flight (and 64 waiting for their decisions),
-so a 40,000-file run never holds all its bytes. A source is the file's bytes or a picklable zero-argument callable that returns them (the local
-runner passes a path reader, so the worker process reads the file itself).
+so a 40,000-file run never holds all its bytes. A source is the file's bytes or a picklable zero-argument callable
+that returns them (the local runner passes a path reader, so the worker process reads the file itself).
 """
 
 from __future__ import annotations
@@ -128,15 +128,11 @@ def _decide_streaming(
     previews: PreviewSink | None,
     on_outcome: OutcomeSink | None,
 ) -> list[FileOutcome]:
-    import cv2
-
     grouper = Grouper(params, previews)
     prior_paths = {path for path, _ in prior}
     prior_sorted = sorted(prior, key=lambda item: natural_key(item[0]))
     outcomes: list[FileOutcome] = []
-    threads = cv2.getNumThreads()
-    cv2.setNumThreads(1)  # the workers have the cores; the proofs here must not take them away
-    try:
+    with _one_thread():  # the workers have the cores; the proofs here must not take them away
         for result in _fingerprint_all(ordered, params, workers, executor, progress, total, prior_sorted,
                                       previews):
             if result.path in prior_paths:
@@ -147,8 +143,6 @@ def _decide_streaming(
             outcomes.append(_outcome(result, decision))
             if on_outcome:
                 on_outcome(outcomes[-1])
-    finally:
-        cv2.setNumThreads(threads)
     stats.update(grouper.stats())
     return outcomes
 
@@ -237,7 +231,8 @@ def _fingerprint_each(
 
 @contextlib.contextmanager
 def _one_thread() -> Iterator[None]:
-    """OpenCV and BLAS on one thread in this process while the pool runs: the workers have the other cores. (The
+    """OpenCV and BLAS on one thread in this process while it decides and fingerprints: the workers have the other
+    cores. (The
     host may have imported numpy before the engine could limit its BLAS threads in the environment: a task script
     on the platform does. Measured: a 5,000-image run took 13-16 s with two BLAS threads here, 6.5 s with one.)"""
     import cv2

@@ -37,8 +37,8 @@ PROOF_BUDGET_PIXELS = HASH_PROOFS * 128 * 128  # small proof images cost less: m
 LATER_BOUND = 0.1  # beyond its first proof, an image's candidates are proven only with a lower bound (see proof.py)
 # under this share of max_residual: a copy's bound is near 0 (at most 0.065 of 10,184 passing proofs at 40,000,
 # 0.0 where the bound does not apply), a look-alike's is not (half of the failing proofs bound above 0.34). The
-# first proof still runs up to max_residual: it gives a kept image its nearest candidate and residual. At 40,000 it
-# saves 3,900 failing proofs and no copy (99.6 % recall either way); realdup-dev loses none either.
+# first proof still runs up to max_residual: it gives a kept image its nearest candidate and residual. At 40,000:
+# 23,897 -> 20,183 proofs, recall 99.62 -> 99.65 % (the slots go to closer candidates); realdup-dev loses none.
 SIGNATURE_REACH = 1.5  # times the larger sensitivity (plus the slack): the farthest copy measured is at 1.04 times
 SIGNATURE_SLACK = 0.01  # noise, JPEG and brightness move a signature by up to about this much
 LAYOUT_NEIGHBOURS = 8  # nearest layout signatures (and as many centred ones) taken as candidates
