@@ -154,15 +154,17 @@ def envelope(reduced: np.ndarray, radius: int) -> Envelope | None:
     means = cv2.resize(filtered[: height * ENVELOPE_BLOCK, : width * ENVELOPE_BLOCK], (width, height),
                        interpolation=cv2.INTER_AREA)
     mean, std = cv2.meanStdDev(filtered)
-    return Envelope(means.astype(np.float16), _outwards(low, -1), _outwards(high, +1), radius,
-                    float(mean[0, 0]), float(std[0, 0]))
+    low16, high16 = _outwards(low, high)
+    return Envelope(means.astype(np.float16), low16, high16, radius, float(mean[0, 0]), float(std[0, 0]))
 
 
-def _outwards(values: np.ndarray, direction: int) -> np.ndarray:
-    """float16 copy rounded away from the inside of the envelope, so the envelope only widens."""
-    half = values.astype(np.float16)
-    wrong = half.astype(np.float32) > values if direction < 0 else half.astype(np.float32) < values
-    return np.where(wrong, np.nextafter(half, np.float16(-np.inf if direction < 0 else np.inf)), half)
+def _outwards(low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """float16 copies of ``low`` rounded down and of ``high`` rounded up, so the envelope only widens (both in one
+    pass: ``-low`` is rounded up with ``high``; negating a float16 is exact)."""
+    both = np.stack([-low, high])
+    half = both.astype(np.float16)
+    half = np.where(half.astype(np.float32) < both, np.nextafter(half, np.float16(np.inf)), half)
+    return -half[0], half[1]
 
 
 def lower_bound(kept: ProofImage, candidate: ProofImage, *, max_shift_px: int) -> float:
