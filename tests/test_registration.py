@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings, strategies as st
 
 from dedup_engine.proof import prepare
-from dedup_engine.registration import _newton_step, register
+from dedup_engine.registration import Prepared, _newton_step, _offset_free_msd, _transform_size, register
 from local_runner.generator import draw_frame, shift
 
 
@@ -41,3 +41,37 @@ def test_a_fractional_shift_is_found_to_a_tenth_of_a_frame_pixel(seed: int, dy: 
     assert found and found[0][0] < 0.75
     warp = found[0][1]  # kept proof pixel (y, x) lies on the copy's (y + ty, x + tx): the copy moved by t proof
     assert abs(warp.ty * 2 - dy) < 0.25 and abs(warp.tx * 2 - dx) < 0.25, (warp, dy, dx)  # pixels, 2 frame px each
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), height=st.integers(12, 70), width=st.integers(12, 70),
+       radius=st.integers(0, 4), crop_y=st.integers(0, 4), crop_x=st.integers(0, 4))
+def test_the_correlation_from_cached_transforms_equals_a_direct_sum(seed: int, height: int, width: int, radius: int,
+                                                                    crop_y: int, crop_x: int) -> None:
+    """Every placement's offset-free mean squared difference, window variance and template variance, as the
+    transforms give them, equal a direct sum in float64 over each window (any size: the padding to 2^i 3^j never
+    wraps), whichever image is transformed first and however often its transform is reused."""
+    rng = np.random.default_rng(seed)
+    target = Prepared(rng.uniform(0, 255, (height, width)).astype(np.float32), 2, (2 * height, 2 * width), 50.0)
+    moving_pixels = rng.uniform(0, 255, (height - crop_y, width - crop_x)).astype(np.float32)
+    moving = Prepared(moving_pixels, 2, (2 * moving_pixels.shape[0], 2 * moving_pixels.shape[1]), 50.0)
+    a, b = target.smooth().astype(np.float64), moving.smooth().astype(np.float64)
+    template = b[radius : b.shape[0] - radius, radius : b.shape[1] - radius]
+    th, tw = template.shape
+    for _ in range(2):  # the second time from the transforms held by both images
+        msd, window_var, template_var = _offset_free_msd(target, moving, radius)
+        assert msd.shape == (height - th + 1, width - tw + 1)
+        for oy in range(msd.shape[0]):
+            for ox in range(msd.shape[1]):
+                window = a[oy : oy + th, ox : ox + tw]
+                difference = template - window
+                expected = float((difference ** 2).mean() - difference.mean() ** 2)
+                assert abs(msd[oy, ox] - expected) <= 1e-6 * max(1.0, float((difference ** 2).mean()))
+                assert abs(window_var[oy, ox] - window.var()) <= 1e-6 * max(1.0, float((window ** 2).mean()))
+        assert abs(template_var - template.var()) <= 1e-6 * max(1.0, float((template ** 2).mean()))
+
+
+def test_the_transform_size_is_the_smallest_product_of_twos_and_threes_at_least_the_length() -> None:
+    smooth = sorted(2**i * 3**j for i in range(12) for j in range(8))
+    for length in range(1, 1500):
+        assert _transform_size(length) == next(value for value in smooth if value >= length), length

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 from hypothesis import example, given, settings, strategies as st
 
@@ -120,3 +121,67 @@ def test_the_nearest_signatures_match_a_brute_force_search() -> None:
         exact = 1000 + np.argsort(((values - query) ** 2).sum(axis=1))[:8]
         agree += len(set(index.nearest(query, 8)) & set(exact.tolist()))
     assert agree >= 0.95 * 50 * 8  # approximate, but nearly always exact at this size
+
+
+def _explicit_layout(grey: np.ndarray, max_shift_px: int, factor: int) -> tuple[np.ndarray, float]:
+    """The layout signature made step by step, as its docstring describes it: an area-averaged THUMB x THUMB
+    thumbnail (in floats), shifted by linear interpolation with replicated edges, and the low DCT of each."""
+    def low(thumb: np.ndarray) -> np.ndarray:
+        values = cv2.dct(thumb.astype(np.float32))[:8, :8].ravel()[1:].astype(np.float64)
+        norm = float(np.linalg.norm(values))
+        return values / norm if norm > 1e-3 else np.zeros_like(values)
+
+    thumb = cv2.resize(grey.astype(np.float32), (32, 32), interpolation=cv2.INTER_AREA)
+    value = low(thumb)
+    step = max_shift_px * 32 / (max(grey.shape) * factor)
+    moved = 0.0
+    for dx, dy in ((step, 0.0), (0.0, step)):
+        shifted = cv2.warpAffine(thumb, np.float32([[1, 0, dx], [0, 1, dy]]), (32, 32), flags=cv2.INTER_LINEAR,
+                                 borderMode=cv2.BORDER_REPLICATE)
+        moved = max(moved, float(((low(shifted) - value) ** 2).sum()))
+    return value, moved
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), height=st.integers(33, 200), width=st.integers(33, 200),
+       cells=st.integers(1, 3), factor=st.sampled_from([1, 2]))
+def test_the_layout_signature_as_matrix_products_is_the_step_by_step_one(seed: int, height: int, width: int,
+                                                                         cells: int, factor: int) -> None:
+    grey = draw_frame(np.random.default_rng(seed), (height, width), cells)
+    value, moved = layout(grey, 4, factor)
+    expected, expected_moved = _explicit_layout(grey, 4, factor)
+    assert np.abs(value - expected).max() < 2e-4
+    assert abs(moved - expected_moved) < 2e-4 + 0.01 * expected_moved
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), background=st.integers(0, 255), spread=st.integers(0, 60),
+       cells=st.integers(1, 3))
+def test_the_centred_signatures_foreground_by_table_is_the_saturating_one(seed: int, background: int, spread: int,
+                                                                          cells: int) -> None:
+    """The foreground weights by one table look-up equal max(|level - background| - threshold, 0) made with
+    OpenCV's saturating arithmetic, and so give the same window and signature."""
+    rng = np.random.default_rng(seed)
+    frame = draw_frame(rng, (124, 124), cells).astype(np.int16) + background - 128
+    frame = np.clip(frame + rng.integers(-spread, spread + 1, frame.shape), 0, 255).astype(np.uint8)
+    found = centred(frame)
+    histogram = cv2.calcHist([frame], [0], None, [256], [0, 256]).ravel()
+    level = int(np.searchsorted(np.cumsum(histogram), histogram.sum() / 2))
+    deviation = cv2.absdiff(frame, np.full_like(frame, level))
+    deviations = cv2.calcHist([deviation], [0], None, [256], [0, 256]).ravel()
+    typical = int(np.searchsorted(np.cumsum(deviations), deviations.sum() / 2))
+    weights = cv2.subtract(deviation, np.full_like(deviation, min(255, 3 * typical + 1)))
+    moments = cv2.moments(weights)
+    if moments["m00"] <= 0:
+        assert found is None
+        return
+    cy, cx = moments["m01"] / moments["m00"], moments["m10"] / moments["m00"]
+    radius = float(np.sqrt((moments["mu20"] + moments["mu02"]) / moments["m00"]))
+    side = int(np.clip(round(4.0 * radius), 8.0, 2 * 124))
+    window = cv2.getRectSubPix(frame, (side, side), (cx, cy))
+    thumb = cv2.resize(window.astype(np.float32), (32, 32), interpolation=cv2.INTER_AREA)
+    values = cv2.dct(thumb)[:8, :8].ravel()[1:]
+    assert found is not None
+    norm = float(np.linalg.norm(values))
+    if norm > 1e-3:
+        assert np.abs(found - values / norm).max() < 2e-4
