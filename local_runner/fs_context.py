@@ -3,7 +3,9 @@
 It offers the part of ``ts_sdk.task.Context`` the task script uses: ``read_file`` (forms body, file_obj,
 download), ``write_file`` (IDS, PROCESSED, TMP only, as on the platform), ``add_labels``, ``get_logger``,
 ``raise_fatal_error`` and ``pipeline_config``. File pointers name a file by its path relative to the watched folder.
-One addition, ``byte_source``, returns a picklable reader so the engine's worker processes read files themselves.
+One addition, ``byte_source``, returns a picklable reader so the engine's worker processes read files themselves;
+another, ``keep_result``, hands the runner the result the task writes as an object (parsing its JSON back cost a
+second at 40,000 files).
 Written files and labels are kept in memory for the runner to collect; nothing here moves or changes inputs.
 """
 
@@ -56,6 +58,7 @@ class FileSystemContext:
     workers: int | None = None
     progress: Any = None
     previews: Any = None  # (path, JPEG bytes) -> None: thumbnails for the report of a run's groups
+    keep_result: Any = None  # (DedupResult) -> None: the task's result as an object, beside the JSON it writes
     applies_labels: bool = False  # the task labels no file here: on a disk the result is the record (add_labels
     # still works, for a caller that wants it)
     written: dict[str, WrittenFile] = field(default_factory=dict)

@@ -205,12 +205,14 @@ class RunProcessor:
         return FolderManifest(run=run, created_at=_now(), files=entries, kept=kept)
 
     def _decide(self, run: str, records: RunRecords, manifest: FolderManifest) -> DedupResult:
+        kept: list[DedupResult] = []
         context = FileSystemContext(
             self.layout.root,
             linked_dirs=frozenset({self.layout.unique_dir, self.layout.archive_dir}),
             workers=self.workers,
             progress=self.progress(run, len(manifest.files)) if self.progress else None,
             previews=self.previews.__setitem__ if self.reporter is not None else None,
+            keep_result=kept.append,
         )
         pointer = context.pointer(self.layout.relative(records.manifest_path))
         overrides = self.params.model_dump(include={"method", "hash_algorithm", "hash_size", "max_distance",
@@ -219,7 +221,7 @@ class RunProcessor:
         written = [w for w in context.written.values() if w.file_category == "PROCESSED"]
         if len(written) != 1:
             raise DedupError(f"run {run}: the task function wrote {len(written)} results instead of one")
-        return DedupResult.model_validate_json(written[0].content)
+        return kept[0] if len(kept) == 1 else DedupResult.model_validate_json(written[0].content)
 
     def _nothing_to_decide(self, run: str) -> DedupResult:
         """A pass that found only entries that are not input (a link, a Thumbs.db): no engine call."""

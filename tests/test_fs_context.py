@@ -77,3 +77,20 @@ def test_the_task_labels_files_only_where_files_carry_labels(tmp_path: Path, app
     assert summary["counts"]["total"] == 30
     assert summary["labelled"] == (30 if applies else 0)
     assert len(context.labels) == (30 if applies else 0)
+
+
+def test_the_kept_result_is_the_result_the_task_writes(tmp_path: Path) -> None:
+    """A context with ``keep_result`` gets the result object the task serialises: equal to its JSON read back."""
+    from dedup_engine.models import DedupResult
+    from local_runner.generator import generate
+    from task_script_fixtures import load_main
+
+    made = generate(tmp_path / "gen", 30, 10, seed=5, progress=False)
+    kept: list[DedupResult] = []
+    context = FileSystemContext(tmp_path / "gen", workers=1, keep_result=kept.append)
+    files = [{"fileKey": f"run-0001/{p.name}"} for p in sorted(made.run_dir.iterdir())]
+    load_main().dedup({"files": files}, context)
+    written = [w for w in context.written.values() if w.file_category == "PROCESSED"]
+    assert len(kept) == 1 and len(written) == 1
+    assert kept[0] == DedupResult.model_validate_json(written[0].content)
+    assert kept[0].counts.duplicate > 0 and kept[0].model_dump_json(indent=2).encode() == written[0].content

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import posixpath
+import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -24,8 +25,15 @@ Proof = Literal["identical_bytes", "identical_pixels", "near_duplicate"]
 METHOD_ALIASES = {"opencv": "mse"}
 
 
+PLAIN_PATH = re.compile(r"[^./\\\x00:][^/\\\x00:]*(?:/[^./\\\x00:][^/\\\x00:]*)*")
+# every part non-empty and not starting with a dot (so neither "." nor ".."), no backslash, NUL or colon: such a
+# path passes every check below and is its own normal form (one match instead of the checks: 0.4 s at 40,000)
+
+
 def check_relative_path(path: str) -> str:
     """A run-relative path: no drive, no leading slash, no ``..``, ``/`` separators."""
+    if PLAIN_PATH.fullmatch(path):
+        return path
     if not path or "\x00" in path:
         raise ValueError("path is empty or contains a NUL byte")
     if "\\" in path:
