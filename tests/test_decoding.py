@@ -102,24 +102,18 @@ def test_sixteen_bit_keeps_full_range_in_pixels(bad_inputs: Path) -> None:
     assert image.grey.min() == 0 and image.grey.max() == 255
 
 
+MODES = ["L", "RGB", "RGBA", "grey-RGBA", "grey-RGB", "opaque-RGBA", "grey-translucent-RGBA", "nearly-grey-RGB",
+         "nearly-grey-RGBA"]
+
+
 @settings(max_examples=60, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), mode=st.sampled_from(["L", "RGB", "RGBA", "grey-RGBA", "grey-RGB"]),
-       height=st.integers(1, 70), width=st.integers(1, 70), compress=st.integers(0, 9))
+@given(seed=st.integers(0, 2**32 - 1), mode=st.sampled_from(MODES), height=st.integers(1, 70),
+       width=st.integers(1, 70), compress=st.integers(0, 9))
 def test_libspng_decodes_to_the_same_pixels_as_pillow(seed: int, mode: str, height: int, width: int,
                                                        compress: int) -> None:
     """The fast PNG path (libspng) and Pillow's give one canonical image: same pixels, same grey view."""
-    from dedup_engine import decoding
-
-    rng = np.random.default_rng(seed)
-    grey = rng.integers(0, 256, (height, width), dtype=np.uint8)
-    if mode == "L":
-        array = grey
-    elif mode.startswith("grey-"):
-        array = np.dstack([grey] * 3 + ([np.full_like(grey, 255)] if mode.endswith("RGBA") else []))
-    else:
-        array = rng.integers(0, 256, (height, width, len(mode)), dtype=np.uint8)
     buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, "PNG", compress_level=compress)
+    Image.fromarray(_random_image(seed, mode, height, width)).save(buffer, "PNG", compress_level=compress)
     data = buffer.getvalue()
     fast = decode(data, path="a.png", max_pixels=10**6)
     image = Image.open(io.BytesIO(data))
@@ -130,8 +124,24 @@ def test_libspng_decodes_to_the_same_pixels_as_pillow(seed: int, mode: str, heig
     assert np.array_equal(fast.grey, grey_view)
 
 
+@settings(max_examples=100, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), mode=st.sampled_from(MODES[1:]), height=st.integers(1, 40),
+       width=st.integers(1, 40), bgr=st.booleans())
+def test_colour_arrays_give_pillows_canonical_pixels(seed: int, mode: str, height: int, width: int,
+                                                     bgr: bool) -> None:
+    """_from_colour on an RGB[A] array (libspng's) or a BGR[A] one (OpenCV's; its BMP path meets few 4-channel
+    files, so every case is also checked here) gives what _canonical gives for Pillow's image of it."""
+    array = _random_image(seed, mode, height, width)
+    pixels, grey = decoding._canonical(Image.fromarray(array))
+    ordered = np.ascontiguousarray(array[..., [2, 1, 0, 3][: array.shape[2]]]) if bgr else array
+    fast_pixels, fast_grey = decoding._from_colour(ordered, bgr=bgr)
+    assert fast_pixels.dtype == pixels.dtype and fast_pixels.shape == pixels.shape
+    assert np.array_equal(fast_pixels, pixels) and np.array_equal(fast_grey, grey)
+
+
 @settings(max_examples=60, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), kind=st.sampled_from(["L", "RGB", "P-grey-shuffled", "P-colour", "1", "RGBA"]),
+@given(seed=st.integers(0, 2**32 - 1), kind=st.sampled_from(["L", "RGB", "P-grey-shuffled", "P-colour", "1", "RGBA",
+                                                             "grey-RGB", "grey-RGBA", "opaque-RGBA"]),
        height=st.integers(1, 70), width=st.integers(1, 70), top_down=st.booleans())
 def test_bmp_header_mode_is_pillows_or_none(seed: int, kind: str, height: int, width: int, top_down: bool) -> None:
     """The header alone names the mode only where it is sure (8-bit grey ramp, 24-bit); anything else goes to
@@ -149,8 +159,10 @@ def test_bmp_header_mode_is_pillows_or_none(seed: int, kind: str, height: int, w
             image.putpalette([v for i in ramp for v in (i, i, i)])
         else:
             image.putpalette(rng.integers(0, 256, 768).tolist())
-    else:
+    elif kind in ("RGB", "RGBA"):
         image = Image.fromarray(rng.integers(0, 256, (height, width, len(kind)), dtype=np.uint8), kind)
+    else:
+        image = Image.fromarray(_random_image(seed, kind, height, width))
     buffer = io.BytesIO()
     image.save(buffer, "BMP")
     data = bytearray(buffer.getvalue())
@@ -210,10 +222,18 @@ def _random_image(seed: int, mode: str, height: int, width: int) -> np.ndarray:
     grey = rng.integers(0, 256, (height, width), dtype=np.uint8)
     if mode == "L":
         return grey
-    if mode.startswith("grey-"):
-        return np.dstack([grey] * 3 + ([np.full_like(grey, 255)] if mode.endswith("RGBA") else []))
-    array = rng.integers(0, 256, (height, width, len(mode)), dtype=np.uint8)
+    if mode == "grey-translucent-RGBA":
+        return np.dstack([grey] * 3 + [rng.integers(0, 256, (height, width), dtype=np.uint8)])
+    if mode.startswith(("grey-", "nearly-grey-")):
+        array = np.dstack([grey] * 3 + ([np.full_like(grey, 255)] if mode.endswith("RGBA") else []))
+        if mode.startswith("nearly-"):  # one sample, alpha included, off by one
+            y, x, c = rng.integers(height), rng.integers(width), rng.integers(array.shape[2])
+            array[y, x, c] = array[y, x, c] - 1 if array[y, x, c] else 1
+        return array
+    array = rng.integers(0, 256, (height, width, 4 if mode.endswith("RGBA") else len(mode)), dtype=np.uint8)
     array[: height // 2] //= 16  # half of it compressible: long matches as well as literals
+    if mode == "opaque-RGBA":
+        array[..., 3] = 255
     return array
 
 
@@ -233,9 +253,8 @@ def _outcome(data: bytes) -> tuple:
 
 
 @settings(max_examples=60, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), mode=st.sampled_from(["L", "RGB", "RGBA", "grey-RGBA", "grey-RGB"]),
-       height=st.integers(1, 300), width=st.integers(1, 300), compress=st.integers(0, 9),
-       cuts=st.lists(st.floats(0, 1), max_size=4))
+@given(seed=st.integers(0, 2**32 - 1), mode=st.sampled_from(MODES), height=st.integers(1, 300),
+       width=st.integers(1, 300), compress=st.integers(0, 9), cuts=st.lists(st.floats(0, 1), max_size=4))
 @example(seed=1, mode="L", height=255, width=256, compress=0, cuts=[])  # rows of exactly one stored block: 65,535 B
 @example(seed=2, mode="RGBA", height=255, width=64, compress=9, cuts=[0.5, 0.5])  # the same, an empty IDAT between
 @example(seed=3, mode="L", height=256, width=255, compress=6, cuts=[])  # 65,536 bytes: a second block of one byte
