@@ -152,6 +152,46 @@ def test_the_deciding_process_fingerprints_while_it_waits_and_decides_the_same(
         assert seen == names  # streamed in keep order, whoever fingerprinted
 
 
+def test_this_process_fingerprints_until_its_pool_has_started_and_decides_the_same(
+        engine_data: Path, engine_truth: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An own pool's worker processes start in a thread (the forkserver may still be importing the engine); this
+    process fingerprints the first chunks meanwhile, then the pool takes over, and the outcomes are the same."""
+    monkeypatch.setattr(engine, "CHUNK", 2)
+    names = sorted(engine_truth["files"], key=natural_key)[:60]
+    sources = [(name, (engine_data / name).read_bytes()) for name in names]
+    inline = dedup("r", sources, DedupParams(), workers=1)
+    started = engine._PoolStarter._start
+    here: list[str] = []
+    real = engine.fingerprint
+
+    def slow_start(self: engine._PoolStarter, pool: object) -> None:
+        time.sleep(0.4)  # a forkserver still importing
+        started(self, pool)
+
+    def counted(path: str, *args: object, **kwargs: object) -> object:
+        here.append(path)  # only this process's calls: a worker runs its own module's function
+        time.sleep(0.02)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(engine._PoolStarter, "_start", slow_start)
+    monkeypatch.setattr(engine, "fingerprint", counted)
+    pooled = dedup("r", sources, DedupParams(), workers=2)
+    assert [o.model_dump() for o in pooled.files] == [o.model_dump() for o in inline.files]
+    assert 4 <= len(here) < len(names)  # the first chunks here while the pool started, the pool's share after
+    assert len(set(here)) == len(here)  # none fingerprinted twice
+
+
+def test_a_pool_that_cannot_start_says_so_in_the_callers_thread() -> None:
+    class Broken:
+        def submit(self, *args: object) -> None:
+            raise OSError("no processes here")
+
+    starter = engine._PoolStarter(Broken())  # type: ignore[arg-type]
+    starter.join()
+    with pytest.raises(OSError, match="no processes here"):
+        starter.ready()
+
+
 def test_streaming_decisions_equal_decisions_after_fingerprinting(engine_data: Path, engine_truth: dict) -> None:
     """A list of sources is decided while it is fingerprinted (in keep order, whatever order the list has);
     an iterator is fingerprinted first and decided after. Same answer, prior images included."""
