@@ -4,6 +4,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 from hypothesis import example, given, settings, strategies as st
 
 from dedup_engine.decoding import decode
@@ -108,19 +109,30 @@ def test_signatures_rank_the_original_of_each_labelled_copy_first(engine_data: P
     assert total >= 10 and firsts >= 0.9 * total, (firsts, total)
 
 
-def test_the_nearest_signatures_match_a_brute_force_search() -> None:
+@pytest.mark.parametrize("flat_limit", [1000, 120])
+def test_the_nearest_signatures_match_a_brute_force_search(flat_limit: int) -> None:
+    """Exhaustive up to flat_limit signatures (the exact answer, nearest first), then from the graph it builds of
+    them (approximate, but nearly always exact at this size)."""
     rng = np.random.default_rng(5)
     values = rng.normal(size=(300, DIMENSIONS)).astype(np.float32)
     values /= np.linalg.norm(values, axis=1, keepdims=True)
-    index = NearestSignatures()
+    values[7] = values[200] = 0.0  # flat images: zero signatures (before and after the graph is built)
+    index = NearestSignatures(flat_limit=flat_limit)
     assert index.nearest(values[0], 5) == []
     for item, value in enumerate(values):
         index.add(1000 + item, value)
+        if item == 60:  # still exhaustive in both cases: exact, nearest first, fewer than asked when so few
+            query = values[3] + 0.01
+            exact = (1000 + np.argsort(((values[:61] - query) ** 2).sum(axis=1), kind="stable")).tolist()
+            assert index.nearest(query, 8) == exact[:8] and index.nearest(query, 100) == exact
     agree = 0
     for query in values[:50] + rng.normal(scale=0.05, size=(50, DIMENSIONS)).astype(np.float32):
         exact = 1000 + np.argsort(((values - query) ** 2).sum(axis=1))[:8]
-        agree += len(set(index.nearest(query, 8)) & set(exact.tolist()))
-    assert agree >= 0.95 * 50 * 8  # approximate, but nearly always exact at this size
+        found = index.nearest(query, 8)
+        assert len(found) == 8 and len(set(found)) == 8
+        agree += len(set(found) & set(exact.tolist()))
+    assert agree >= (1.0 if flat_limit >= len(values) else 0.95) * 50 * 8
+    assert len(index) == len(values)
 
 
 def _explicit_layout(grey: np.ndarray, max_shift_px: int, factor: int) -> tuple[np.ndarray, float]:
