@@ -40,7 +40,7 @@ try:  # ISA-L's deflate: a standard zlib stream, made and read at twice zlib's s
 except ImportError:  # pragma: no cover - isal is a pinned requirement; zlib reads and writes the same streams
     from zlib import compress as _deflate, decompress as _inflate
 
-from .registration import GAIN_RANGE, Prepared, Warp, fitted_rms, lowpass, physical_scale, register
+from .registration import GAIN_RANGE, Prepared, Warp, fitted_rms, lowpass, mean_std, physical_scale, register
 from .registration import residual as residual_at
 
 __all__ = ["Envelope", "Prepared", "Proof", "ProofImage", "fitted_rms", "lower_bound", "lower_bounds", "lowpass",
@@ -157,9 +157,9 @@ def envelope(reduced: np.ndarray, radius: int) -> Envelope | None:
     high = cv2.dilate(filtered, kernel, anchor=anchor)[step]
     means = cv2.resize(filtered[: height * ENVELOPE_BLOCK, : width * ENVELOPE_BLOCK], (width, height),
                        interpolation=cv2.INTER_AREA)
-    mean, std = cv2.meanStdDev(filtered)
+    mean, std = mean_std(filtered)
     low16, high16 = _outwards(low, high)
-    return Envelope(means.astype(np.float16), low16, high16, radius, float(mean[0, 0]), float(std[0, 0]))
+    return Envelope(means.astype(np.float16), low16, high16, radius, mean, std)
 
 
 def _outwards(low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
