@@ -14,16 +14,17 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Sequence
 
+from pydantic_core import to_json
+
 from dedup_engine import __version__
 from dedup_engine.errors import DedupError
 from dedup_engine.grouping import natural_key
-from dedup_engine.models import (Counts, DedupParams, DedupResult, FileOutcome, FilePointer, FolderManifest,
-                                  ManifestFile)
+from dedup_engine.models import Counts, DedupParams, DedupResult, FileOutcome, FolderManifest, ManifestFile
 
 from .agent_result import agent_result_path, leave_result
 from .fs_context import FileSystemContext
 from .layout import Layout
-from .records import NOT_A_FILE, RunRecords, RunState, UploadSummary, runs_with_status
+from .records import NOT_A_FILE, RunRecords, RunState, UploadSummary, atomic_write, runs_with_status
 from .task_host import TaskFunction, load_task_function
 from .thumbnails import ThumbnailSpill
 
@@ -112,11 +113,11 @@ class RunProcessor:
                 log.info("run %s: nothing new (%d files already processed)", run, len(state.processed_paths) if state else 0)
             report.seconds = time.perf_counter() - started
             return report
-        manifest = self._manifest(run, fresh, previous)
-        records.write_model(records.manifest_path, manifest)
+        manifest, kept = self._manifest(run, fresh, previous)
+        atomic_write(records.manifest_path, manifest)
         log.info("run %s: deduplicating %d files%s", run, len(fresh),  # 0: only entries that are not input
-                 f" against {len(manifest.kept)} kept images" if manifest.kept else "")
-        result = self._decide(run, records, manifest) if fresh else self._nothing_to_decide(run)
+                 f" against {len(kept)} kept images" if kept else "")
+        result = self._decide(run, records, len(fresh)) if fresh else self._nothing_to_decide(run)
         result = _with_entries(result, skipped, errors)
         result = result.model_copy(update={"files": [self._planned(run, o) for o in result.files]})
         number = (state.passes if state and state.status == "processed" else 0) + 1
@@ -132,8 +133,9 @@ class RunProcessor:
             report = RunReport(run, "dry-run", combined, records=records.folder)
             report.seconds = time.perf_counter() - started
             return report
-        records.write_pass(result, number)
-        records.write_result(combined)
+        data = result.model_dump_json(indent=2).encode()  # a first pass's result is the run's: serialised once
+        records.write_pass(data, number)
+        records.write_result(data if combined is result else combined)
         report = RunReport(run, "dry-run" if self.dry_run else "processed", combined, records=records.folder)
         if self.dry_run:
             records.write_state(self._state(run, "dry-run", combined, number, state, seen=seen))
@@ -181,16 +183,10 @@ class RunProcessor:
 
     # --- steps -------------------------------------------------------------------------------------------------
 
-    def _manifest(self, run: str, files: Sequence[tuple[str, int, int]], previous: DedupResult | None) -> FolderManifest:
+    def _manifest(self, run: str, files: Sequence[tuple[str, int, int]], previous: DedupResult | None
+                  ) -> tuple[bytes, list[ManifestFile]]:
+        """The pass's manifest as JSON (see ``manifest_json``), and its kept entries."""
         ctx_pointer = FileSystemContext(self.layout.root).pointer
-        run_prefix = PurePosixPath(run)
-        # built without validation (the listing's own names, sizes and times; 20 us an entry otherwise, a second at
-        # 40,000): the task validates the manifest as it reads it, and names any entry it refuses
-        entries = [
-            ManifestFile.model_construct(path=path, size_bytes=size, mtime_ns=mtime,
-                                         file=FilePointer.model_construct(**ctx_pointer(f"{run_prefix}/{path}")))
-            for path, size, mtime in files
-        ]
         kept = []
         taken = {path for path, _, _ in files}
         if previous is not None:
@@ -202,15 +198,15 @@ class RunProcessor:
                         if label not in taken:
                             taken.add(label)
                             kept.append(ManifestFile(path=label, file=ctx_pointer(outcome.destination)))
-        return FolderManifest(run=run, created_at=_now(), files=entries, kept=kept)
+        return manifest_json(run, files, kept, ctx_pointer, _now()), kept
 
-    def _decide(self, run: str, records: RunRecords, manifest: FolderManifest) -> DedupResult:
+    def _decide(self, run: str, records: RunRecords, total: int) -> DedupResult:
         kept: list[DedupResult] = []
         context = FileSystemContext(
             self.layout.root,
             linked_dirs=frozenset({self.layout.unique_dir, self.layout.archive_dir}),
             workers=self.workers,
-            progress=self.progress(run, len(manifest.files)) if self.progress else None,
+            progress=self.progress(run, total) if self.progress else None,
             previews=self.previews.__setitem__ if self.reporter is not None else None,
             keep_result=kept.append,
         )
@@ -357,6 +353,19 @@ class RunProcessor:
         return RunState(run=run, status=status, updated_at=_now(), passes=passes, counts=result.counts,  # type: ignore[arg-type]
                         processed_paths=paths if status == "processed" else [], upload=upload,
                         restored=previous.restored if previous else [], left_in_place=left)
+
+
+def manifest_json(run: str, files: Sequence[tuple[str, int, int]], kept: Sequence[ManifestFile],
+                  pointer: Callable[[str], dict[str, Any]], created_at: dt.datetime) -> bytes:
+    """``FolderManifest(run=run, created_at=created_at, files=..., kept=kept).model_dump_json(indent=2)`` for the
+    listing's (path, size, mtime) entries, each with the pointer of ``run/path``, written without making a model of
+    each entry: the listing's own names, sizes and times, which the task validates as it reads the manifest and
+    names any entry it refuses (two models an entry cost 12 us, half a second at 40,000)."""
+    payload = FolderManifest(run=run, created_at=created_at, files=[], kept=list(kept)).model_dump(mode="json")
+    prefix = str(PurePosixPath(run))
+    payload["files"] = [{"path": path, "size_bytes": size, "mtime_ns": mtime, "sha256": None,
+                         "file": pointer(f"{prefix}/{path}")} for path, size, mtime in files]
+    return to_json(payload, indent=2)
 
 
 def _merge(previous: DedupResult, current: DedupResult) -> DedupResult:

@@ -124,15 +124,17 @@ class RunRecords:
         except FileNotFoundError:
             return None
 
-    def write_result(self, result: DedupResult) -> None:
-        atomic_write(self.result_path, result.model_dump_json(indent=2).encode())
+    def write_result(self, result: DedupResult | bytes) -> None:
+        """The run's result (or its JSON, already serialised)."""
+        atomic_write(self.result_path, result if isinstance(result, bytes) else result.model_dump_json(indent=2).encode())
 
     def read_pass(self, number: int) -> DedupResult:
         return load_result((self.folder / "passes" / f"{number:04d}.json").read_bytes())
 
-    def write_pass(self, result: DedupResult, number: int) -> Path:
+    def write_pass(self, result: DedupResult | bytes, number: int) -> Path:
+        """One pass's result (or its JSON, already serialised)."""
         path = self.folder / "passes" / f"{number:04d}.json"
-        atomic_write(path, result.model_dump_json(indent=2).encode())
+        atomic_write(path, result if isinstance(result, bytes) else result.model_dump_json(indent=2).encode())
         return path
 
     def write_model(self, path: Path, model: BaseModel) -> None:

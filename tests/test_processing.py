@@ -236,3 +236,26 @@ def test_a_disk_that_fills_across_volumes_stops_the_run_and_the_journal_finishes
     result = _records(root).read_result()
     assert _records(root).read_state().status == "processed"
     assert all(after[o.destination] == o.sha256 for o in result.files)
+
+
+def test_the_manifest_json_is_the_models_json(tmp_path: Path) -> None:
+    """The manifest written without a model per entry is, byte for byte, what FolderManifest would write, and the
+    task reads it back as the same manifest."""
+    import datetime as dt
+
+    from dedup_engine.models import FilePointer, FolderManifest, ManifestFile
+    from local_runner.fs_context import FileSystemContext
+    from local_runner.processing import manifest_json
+
+    pointer = FileSystemContext(tmp_path).pointer
+    files = [("a/img 1.png", 10, 1_700_000_000_000_000_001), ("é.bmp", 0, 5), ('q"uote\\.png', 3, 7)]
+    kept = [ManifestFile(path="old.png", file=pointer("unique/run 1/old.png"))]
+    when = dt.datetime(2026, 12, 7, 1, 2, 3, 456789, tzinfo=dt.timezone.utc)
+    written = manifest_json("run 1", files, kept, pointer, when)
+    expected = FolderManifest(run="run 1", created_at=when, kept=kept, files=[
+        ManifestFile(path=path, size_bytes=size, mtime_ns=mtime, file=pointer(f"run 1/{path}"))
+        for path, size, mtime in files[:2]] + [ManifestFile.model_construct(
+            path=files[2][0], size_bytes=3, mtime_ns=7, file=FilePointer(**pointer(f"run 1/{files[2][0]}")))])
+    assert written == expected.model_dump_json(indent=2).encode()
+    read = FolderManifest.model_validate_json(manifest_json("run 1", files[:2], kept, pointer, when))
+    assert [f.path for f in read.files] == ["a/img 1.png", "é.bmp"] and read.files[1].file.fileKey == "run 1/é.bmp"
