@@ -6,6 +6,7 @@ Paths inside records and results are relative to W with "/" separators, so they 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
@@ -16,6 +17,13 @@ from dedup_engine.models import PLAIN_PATH, FileOutcome
 @lru_cache(maxsize=64)
 def _joined(folder: str, run: str) -> str:
     return str(PurePosixPath(folder, run))
+
+
+@lru_cache(maxsize=16)
+def _prefix(root: Path) -> str:
+    """The text a path inside ``root`` starts with: the root and one separator."""
+    text = os.fspath(root)
+    return text if text.endswith(os.sep) else text + os.sep
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,8 @@ class Layout:
 
     def absolute(self, relative: str) -> Path:
         """An OS path for a "/"-separated path relative to W; refuses anything that would leave W."""
+        if PLAIN_PATH.fullmatch(relative):  # no empty, "." or ".." part, no drive: joined as text (a move made
+            return Path(_prefix(self.root) + relative.replace("/", os.sep))  # four Path objects, 0.2 s at 5,000)
         parts = PurePosixPath(relative).parts
         if not parts or any(p in ("..", "") for p in parts) or PurePosixPath(relative).is_absolute():
             raise ValueError(f"{relative!r} is not a path inside the watched folder")

@@ -21,6 +21,7 @@ from pathlib import Path, PurePosixPath
 from typing import Sequence
 
 from dedup_engine.errors import MoveError
+from dedup_engine.models import PLAIN_PATH
 
 from .journal import Journal, JournalState, PlannedMove, fsync_dir
 
@@ -96,6 +97,8 @@ class Mover:
         self.fs = fs or FileOps()
         self.force_copy = force_copy  # behave as across volumes (tests, and a documented fallback)
         self._touched: set[Path] = set()  # folders whose entries changed: flushed to disk once, at the end
+        text = os.fspath(root)
+        self._prefix = text if text.endswith(os.sep) else text + os.sep  # paths inside the root start with it
 
     # --- public ------------------------------------------------------------------------------------------------
 
@@ -104,7 +107,8 @@ class Mover:
         """Plan (journal first), then perform each move: (source, destination, expected sha256[, (size, mtime_ns)
         the decision saw]), absolute paths. A source whose size or mtime differs from what the decision saw is not
         moved: its bytes are not the ones that were examined. Without the fourth element, the source as it is now."""
-        first = self.journal.next_id()
+        before = self.journal.state()
+        first = max(before.planned, default=0) + 1
         planned = []
         for offset, (src, dst, sha, *seen) in enumerate(moves):
             expected = seen[0] if seen and seen[0] is not None else None
@@ -112,20 +116,24 @@ class Mover:
                 info = self.fs.lstat(src)
                 expected = (info.st_size, info.st_mtime_ns) if info else (-1, None)
             planned.append(PlannedMove(first + offset, self._rel(src), self._rel(dst), sha, *expected))
-        self.journal.append_plan(planned)
-        state = self.journal.state()
-        try:
-            return [self._perform(move, state) for move in planned]
-        finally:
-            self._sync()
+        with self.journal.appending():
+            try:
+                self.journal.append_plan(planned)
+                # the journal as read, with the plan just appended (this process is its one writer): not read again
+                state = JournalState({**before.planned, **{m.id: m for m in planned}}, before.targets, before.done,
+                                     before.failed)
+                return [self._perform(move, state) for move in planned]
+            finally:
+                self._sync()
 
     def recover(self) -> list[MoveOutcome]:
         """Finish every move an interrupted pass left pending."""
         state = self.journal.state()
-        try:
-            return [self._perform(move, state) for move in state.pending()]
-        finally:
-            self._sync()
+        with self.journal.appending():
+            try:
+                return [self._perform(move, state) for move in state.pending()]
+            finally:
+                self._sync()
 
     def _sync(self) -> None:
         for folder in sorted(self._touched):
@@ -155,7 +163,7 @@ class Mover:
         src = self._abs(move.src)
         dst_rel = state.destination(move.id)
         dst = self._abs(dst_rel)
-        temp = dst.with_name(f".{dst.name}.dedup-{move.id}.tmp")
+        temp = _temporary(dst, move.id)
         src_info, dst_info = self.fs.lstat(src), self.fs.lstat(dst)
         if self.fs.lstat(temp) is not None:  # our unfinished copy: it never became the destination
             self.fs.unlink(temp)
@@ -174,7 +182,7 @@ class Mover:
                 return self._remove_source(move, src, dst, dst_rel)
             dst_rel = self._free_name(move, dst_rel)
             dst = self._abs(dst_rel)
-            temp = dst.with_name(f".{dst.name}.dedup-{move.id}.tmp")
+            temp = _temporary(dst, move.id)
         if move.size_bytes != src_info.st_size or (move.mtime_ns is not None and move.mtime_ns != src_info.st_mtime_ns):
             return self._failed(move, dst_rel, f"{move.src} changed since it was examined: left in place for the next pass")
         self.fs.makedirs(dst.parent)
@@ -261,10 +269,23 @@ class Mover:
         return MoveOutcome(move.id, move.src, dst_rel, False, error)
 
     def _rel(self, path: Path) -> str:
+        text = os.fspath(path)
+        if text.startswith(self._prefix):  # as text (pathlib's relative_to cost 15 us a path)
+            relative = text[len(self._prefix):].replace(os.sep, "/")
+            if PLAIN_PATH.fullmatch(relative):
+                return relative
         return path.relative_to(self.root).as_posix()
 
     def _abs(self, rel: str) -> Path:
+        if PLAIN_PATH.fullmatch(rel):
+            return Path(self._prefix + rel.replace("/", os.sep))
         return self.root.joinpath(*PurePosixPath(rel).parts)
+
+
+def _temporary(dst: Path, move_id: int) -> Path:
+    """Where a copy of this move is made before it takes its name: beside the destination, hidden."""
+    folder, name = os.path.split(os.fspath(dst))
+    return Path(os.path.join(folder, f".{name}.dedup-{move_id}.tmp"))
 
 
 def _same_file(a: os.stat_result, b: os.stat_result) -> bool:

@@ -273,7 +273,7 @@ class RunProcessor:
         src_of = {o.path: str(PurePosixPath(run, o.path)) for o in result.files}
         handled = {m.src for i, m in journal.state().planned.items() if i >= journal_from}
         todo = [o for o in result.files if o.destination and src_of[o.path] not in handled]
-        mover.move_all([(run_dir / Path(*PurePosixPath(o.path).parts), self.layout.absolute(o.destination), o.sha256,
+        mover.move_all([(self.layout.absolute(src_of[o.path]), self.layout.absolute(o.destination), o.sha256,
                          seen.get(o.path)) for o in todo])
         state = journal.state()
         latest = {m.src: i for i, m in sorted(state.planned.items()) if i >= journal_from}

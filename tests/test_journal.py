@@ -51,3 +51,35 @@ def test_target_overrides_the_planned_destination(tmp_path: Path) -> None:
     _plan(journal, 1)
     journal.mark_target(1, "unique/run/1 (1).png")
     assert journal.state().destination(1) == "unique/run/1 (1).png"
+
+
+def test_appends_in_a_block_share_one_handle_and_lose_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In ``appending``, the file is opened once (a record torn by an earlier kill cut off then), every record is in
+    the file as soon as it is appended (a kill loses none), and the handle is closed at the end."""
+    import builtins
+
+    journal = Journal(tmp_path / "j.jsonl")
+    _plan(journal, 3)
+    with open(journal.path, "ab") as handle:
+        handle.write(b'{"op":"done","id":1,"ds')  # killed mid-write
+    opened: list[str] = []
+    real_open = builtins.open
+
+    def counting_open(file, mode="r", *args, **kwargs):  # type: ignore[no-untyped-def]
+        if str(file) == str(journal.path) and "a" in mode:
+            opened.append(mode)
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", counting_open)
+    with journal.appending():
+        journal.mark_done(1, "unique/run/1.png")
+        assert Journal(journal.path).state().done == {1: "unique/run/1.png"}  # readable at once, torn record gone
+        journal.mark_failed(2, "changed")
+        journal.mark_target(3, "unique/run/3 (1).png")
+        assert Journal(journal.path).state().failed == {2: "changed"}
+    assert len(opened) == 1
+    journal.mark_done(3, "unique/run/3 (1).png")  # after the block: opened again, as before
+    assert len(opened) == 2
+    lines = journal.path.read_bytes().split(b"\n")
+    assert lines[-1] == b"" and all(json.loads(line) for line in lines[:-1])
+    assert journal.state().pending() == [] and journal.state().destination(3) == "unique/run/3 (1).png"

@@ -20,3 +20,22 @@ def test_the_destination_is_the_joined_posix_path(parts: list[str], run: str, st
     outcome = FileOutcome.model_construct(path=path, status=status)
     folder = layout.archive_dir if status == "duplicate" else unique
     assert layout.destination(run, outcome) == str(PurePosixPath(folder, run, path))
+
+
+@settings(max_examples=200, deadline=None)
+@given(parts=st.lists(PARTS, min_size=1, max_size=4), root=st.sampled_from(["/w", "/", "/w/sub dir"]))
+def test_an_absolute_path_is_the_joined_os_path(parts: list[str], root: str) -> None:
+    """Inside W, a "/"-separated relative path becomes W joined with its parts, whichever way it is computed."""
+    layout = Layout(Path(root))
+    relative = "/".join(parts)
+    assert layout.absolute(relative) == Path(root).joinpath(*PurePosixPath(relative).parts)
+
+
+def test_an_absolute_path_never_leaves_w() -> None:
+    layout = Layout(Path("/w"))
+    for bad in ["../x.png", "a/../../x.png", "/etc/passwd", "", "a//b"]:
+        try:
+            outside = layout.absolute(bad)
+        except ValueError:
+            continue
+        assert outside.is_relative_to(Path("/w")) and ".." not in outside.parts, bad

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from dedup_engine.errors import MoveError
 from local_runner.journal import Journal, PlannedMove
@@ -209,3 +210,15 @@ def test_sigkill_at_a_random_instant_loses_nothing(tmp_path: Path, trial: int) -
     Mover(root, journal).recover()
     assert journal.state().pending() == []
     assert_each_file_once(root, shas)
+
+
+@settings(max_examples=200, deadline=None)
+@given(parts=st.lists(st.sampled_from(["run-1", "a.png", ".hidden", "x y", "é", "b.c", "C:"]), min_size=1,
+                      max_size=4), root=st.sampled_from(["/w", "/", "/w/sub dir"]))
+def test_paths_relative_to_the_root_as_pathlib_gives_them(parts: list[str], root: str) -> None:
+    """The mover's paths, made as text where that is safe, are pathlib's (relative_to / joinpath)."""
+    mover = Mover(Path(root), Journal(Path("/nonexistent/j.jsonl")))
+    relative = "/".join(parts)
+    absolute = Path(root).joinpath(*parts)
+    assert mover._abs(relative) == absolute
+    assert mover._rel(absolute) == absolute.relative_to(Path(root)).as_posix() == relative
