@@ -5,10 +5,6 @@ from __future__ import annotations
 import sys
 from typing import Callable
 
-from tqdm import tqdm
-
-tqdm.monitor_interval = 0  # no monitor thread: our bars are updated from one place and closed explicitly
-
 MIN_FILES = 200
 
 
@@ -19,6 +15,9 @@ def progress_factory(enabled: bool | None = None) -> Callable[[str, "int | None"
     def make(run: str, total: int | None) -> Callable[[int, "int | None"], None]:
         if not show or (total is not None and total < MIN_FILES):
             return lambda done, total: None
+        from tqdm import tqdm  # here: a run without a bar (a scheduled task, --no-progress) never imports it (37 ms)
+
+        tqdm.monitor_interval = 0  # no monitor thread: our bars are updated from one place and closed explicitly
         bar = tqdm(total=total, desc=f"run {run}", unit="img", file=sys.stderr, leave=False, dynamic_ncols=True)
 
         def update(done: int, total_now: int | None) -> None:

@@ -21,7 +21,6 @@ from .progress import progress_factory
 from .records import RunState, recorded_runs
 from .runs import RunListing, RunRef, discover_runs, list_run_files, with_known_runs
 from .settle import settled_by_age
-from .watcher import RunWatcher
 
 if TYPE_CHECKING:
     from .label_mode import LabelOnlyProcessor
@@ -168,6 +167,8 @@ class Service:
         return EXIT_UPLOAD_FAILED if uploads else EXIT_OK
 
     def run_forever(self) -> int:
+        from .watcher import RunWatcher  # here: a --once pass never imports watchdog (28 ms of its start)
+
         watcher = RunWatcher(
             self.layout.root, needs_processing=self.needs_processing, depth=self.depth, include=self.include,
             exclude_dirs=self.layout.output_names, settle_seconds=self.settle_seconds, polling=self.polling,
