@@ -351,3 +351,16 @@ def test_hash_candidates_are_optional_and_change_nothing_here(engine_data: Path,
             grouper.keep(fp)
         assert (len(grouper._raw) > 0) == bool(indexed)
     assert decide(fps, DedupParams(max_distance=10)) == decide(fps, DedupParams())
+
+
+@settings(max_examples=300, deadline=None)
+@given(path=st.text(alphabet=st.sampled_from(list("aB1 20._/9é")), max_size=16))
+def test_the_natural_key_is_acquisition_order(path: str) -> None:
+    """Numbers compare as numbers ("img2" before "img10"), text without case, part by part."""
+    import re
+
+    reference = tuple((0, int(part), part) if part.isdigit() else (1, 0, part.lower())
+                      for part in re.split(r"(\d+)", path) if part)
+    assert natural_key(path) == reference
+    assert sorted(["img10.png", "img2.png", "Img1.png", "a/img3.png"], key=natural_key) == [
+        "a/img3.png", "Img1.png", "img2.png", "img10.png"]

@@ -58,13 +58,13 @@ class Decision:
     nearest: str | None = None  # a kept image: the nearest kept candidate its proof compared it with
 
 
+_DIGITS = re.compile(r"(\d+)")
+
+
 def natural_key(path: str) -> tuple[object, ...]:
     """Acquisition order: "img2" before "img10"; compares folder by folder."""
-    return tuple(
-        (0, int(part), part) if part.isdigit() else (1, 0, part.lower())
-        for part in re.split(r"(\d+)", path)
-        if part
-    )
+    return tuple([(0, int(part), part) if part.isdigit() else (1, 0, part.lower())
+                  for part in _DIGITS.split(path) if part])
 
 
 def keep_order(fingerprints: Sequence[Fingerprint], rule: str) -> list[Fingerprint]:
