@@ -51,7 +51,7 @@ def test_the_correlation_from_cached_transforms_equals_a_direct_sum(seed: int, t
                                                                     template_width: int, radius: int, crop_y: int,
                                                                     crop_x: int) -> None:
     """Every placement's offset-free mean squared difference, window variance and template variance, as the
-    transforms give them, equal a direct sum in float64 over each window (any size: the padding to 2^i 3^j never
+    transforms give them, equal a direct sum in float64 over each window (to float32's precision) (any size: the padding to 2^i 3^j never
     wraps), whichever image is transformed first and however often its transform is reused. The sizes are drawn so
     that the template keeps at least one pixel, as ``_offset_free_msd`` requires (``register`` asks for 8x8 before
     calling it): the moving image is the template plus ``radius`` a side, the target the moving image plus a crop."""
@@ -72,7 +72,9 @@ def test_the_correlation_from_cached_transforms_equals_a_direct_sum(seed: int, t
                 window = a[oy : oy + th, ox : ox + tw]
                 difference = template - window
                 expected = float((difference ** 2).mean() - difference.mean() ** 2)
-                assert abs(msd[oy, ox] - expected) <= 1e-6 * max(1.0, float((difference ** 2).mean()))
+                # float32 transforms of the images less their means: the cross term to float32's precision of the
+                # deviations' products (a planted mistake in the cross term is off by whole grey levels squared)
+                assert abs(msd[oy, ox] - expected) <= 1e-5 * max(1.0, float((difference ** 2).mean()))
                 assert abs(window_var[oy, ox] - window.var()) <= 1e-6 * max(1.0, float((window ** 2).mean()))
         assert abs(template_var - template.var()) <= 1e-6 * max(1.0, float((template ** 2).mean()))
 
