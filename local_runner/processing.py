@@ -19,7 +19,8 @@ from pydantic_core import to_json
 from dedup_engine import __version__
 from dedup_engine.errors import DedupError
 from dedup_engine.grouping import natural_key
-from dedup_engine.models import Counts, DedupParams, DedupResult, FileOutcome, FolderManifest, ManifestFile
+from dedup_engine.models import (PLAIN_PATH, Counts, DedupParams, DedupResult, FileOutcome, FolderManifest,
+                                  ManifestFile)
 
 from .agent_result import agent_result_path, leave_result
 from .fs_context import FileSystemContext
@@ -270,23 +271,30 @@ class RunProcessor:
         mover = Mover(self.layout.root, journal)
         mover.recover()
         run_dir = self.layout.run_dir(run)
-        src_of = {o.path: str(PurePosixPath(run, o.path)) for o in result.files}
-        handled = {m.src for i, m in journal.state().planned.items() if i >= journal_from}
+        prefix = str(PurePosixPath(run))
+        src_of = {o.path: f"{prefix}/{o.path}" if PLAIN_PATH.fullmatch(o.path) else str(PurePosixPath(run, o.path))
+                  for o in result.files}
+        before = journal.state()
+        handled = {m.src for i, m in before.planned.items() if i >= journal_from}
         todo = [o for o in result.files if o.destination and src_of[o.path] not in handled]
-        mover.move_all([(self.layout.absolute(src_of[o.path]), self.layout.absolute(o.destination), o.sha256,
-                         seen.get(o.path)) for o in todo])
-        state = journal.state()
-        latest = {m.src: i for i, m in sorted(state.planned.items()) if i >= journal_from}
+        moved = mover.move_all([(self.layout.absolute(src_of[o.path]), self.layout.absolute(o.destination), o.sha256,
+                                 seen.get(o.path)) for o in todo])
+        # the journal as it now is, without reading it again (0.3 s at 40,000 files): what it held before, and
+        # the outcomes of the moves this process has just planned and recorded in it
+        latest = {m.src: i for i, m in sorted(before.planned.items()) if i >= journal_from}
+        latest.update((m.src, m.id) for m in moved)  # later moves, in the order of their ids
+        done = {**before.done, **{m.id: m.dst for m in moved if m.ok}}
+        failed = {**before.failed, **{m.id: m.error or "not moved" for m in moved if not m.ok}}
         final = []
         for outcome in result.files:
             move_id = latest.get(src_of[outcome.path])
             if move_id is None:
                 final.append(outcome)  # never planned: it stays where it is (unreadable, symlink)
-            elif move_id in state.done:
+            elif move_id in done:
                 report.moved += 1
-                final.append(outcome.model_copy(update={"destination": state.done[move_id]}))
+                final.append(outcome.model_copy(update={"destination": done[move_id]}))
             else:
-                why = state.failed.get(move_id, "not moved")
+                why = failed.get(move_id, "not moved")
                 report.move_errors.append(f"{outcome.path}: {why}")
                 log.error("run %s: %s not moved: %s", run, outcome.path, why)
                 final.append(outcome.model_copy(update={"destination": None, "error": why}))
