@@ -125,13 +125,6 @@ class Journal:
     def mark_failed(self, move_id: int, error: str) -> None:
         self._append([{"op": "failed", "id": move_id, "error": error}], durable=False)
 
-    def sync(self) -> None:
-        if self._held is not None:
-            os.fsync(self._held.fileno())
-        elif self.path.exists():
-            with open(self.path, "rb+") as handle:
-                os.fsync(handle.fileno())
-
     def _append(self, records: list[dict], *, durable: bool = True) -> None:
         if not records:
             return

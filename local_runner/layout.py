@@ -15,15 +15,30 @@ from dedup_engine.models import PLAIN_PATH, FileOutcome
 
 
 @lru_cache(maxsize=64)
-def _joined(folder: str, run: str) -> str:
-    return str(PurePosixPath(folder, run))
+def _posix(*parts: str) -> str:
+    return str(PurePosixPath(*parts))
+
+
+def posix_join(*parts: str) -> str:
+    """``str(PurePosixPath(*parts))``, the leading parts' join cached and the last part appended as text where it is
+    its own normal form (a PurePosixPath per file cost 0.4 s at 40,000 files)."""
+    *base, last = parts
+    head = _posix(*base)
+    return f"{head}/{last}" if PLAIN_PATH.fullmatch(last) and head != "." else str(PurePosixPath(*parts))
 
 
 @lru_cache(maxsize=16)
-def _prefix(root: Path) -> str:
+def root_prefix(root: Path) -> str:
     """The text a path inside ``root`` starts with: the root and one separator."""
     text = os.fspath(root)
     return text if text.endswith(os.sep) else text + os.sep
+
+
+def plain_inside(root: Path, relative: str) -> Path | None:
+    """``root`` joined with a "/"-separated relative path, as text, where the path is plain (no empty, "." or ".."
+    part, no drive: inside ``root`` whatever it holds); None otherwise, for pathlib and its checks (a move made four
+    Path objects, 0.2 s at 5,000 files)."""
+    return Path(root_prefix(root) + relative.replace("/", os.sep)) if PLAIN_PATH.fullmatch(relative) else None
 
 
 @dataclass(frozen=True)
@@ -50,15 +65,13 @@ class Layout:
 
     def destination(self, run: str, outcome: FileOutcome) -> str:
         """Planned place of a file, relative to W: archive/ for proven duplicates, unique/ for everything else."""
-        folder = self.archive_dir if outcome.status == "duplicate" else self.unique_dir
-        if PLAIN_PATH.fullmatch(outcome.path):  # its own normal form: joined as PurePosixPath would (0.4 s at 40,000)
-            return f"{_joined(folder, run)}/{outcome.path}"
-        return str(PurePosixPath(folder, run, outcome.path))
+        return posix_join(self.archive_dir if outcome.status == "duplicate" else self.unique_dir, run, outcome.path)
 
     def absolute(self, relative: str) -> Path:
         """An OS path for a "/"-separated path relative to W; refuses anything that would leave W."""
-        if PLAIN_PATH.fullmatch(relative):  # no empty, "." or ".." part, no drive: joined as text (a move made
-            return Path(_prefix(self.root) + relative.replace("/", os.sep))  # four Path objects, 0.2 s at 5,000)
+        plain = plain_inside(self.root, relative)
+        if plain is not None:
+            return plain
         parts = PurePosixPath(relative).parts
         if not parts or any(p in ("..", "") for p in parts) or PurePosixPath(relative).is_absolute():
             raise ValueError(f"{relative!r} is not a path inside the watched folder")

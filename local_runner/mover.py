@@ -24,6 +24,7 @@ from dedup_engine.errors import MoveError
 from dedup_engine.models import PLAIN_PATH
 
 from .journal import Journal, JournalState, PlannedMove, fsync_dir
+from .layout import plain_inside, root_prefix
 
 CHUNK = 1 << 20
 NO_LINK_ERRORS = {errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.EACCES}
@@ -97,8 +98,6 @@ class Mover:
         self.fs = fs or FileOps()
         self.force_copy = force_copy  # behave as across volumes (tests, and a documented fallback)
         self._touched: set[Path] = set()  # folders whose entries changed: flushed to disk once, at the end
-        text = os.fspath(root)
-        self._prefix = text if text.endswith(os.sep) else text + os.sep  # paths inside the root start with it
 
     # --- public ------------------------------------------------------------------------------------------------
 
@@ -136,11 +135,11 @@ class Mover:
                 self._sync()
 
     def _sync(self) -> None:
+        """The folders whose entries changed flushed to disk (the journal is, at the end of ``appending``)."""
         for folder in sorted(self._touched):
             if folder.is_dir():
                 self.fs.fsync_dir(folder)
         self._touched.clear()
-        self.journal.sync()
 
     def prune_empty_dirs(self, run_dir: Path) -> int:
         """Remove empty folders below ``run_dir`` (never ``run_dir`` itself, never through a symlink)."""
@@ -269,17 +268,15 @@ class Mover:
         return MoveOutcome(move.id, move.src, dst_rel, False, error)
 
     def _rel(self, path: Path) -> str:
-        text = os.fspath(path)
-        if text.startswith(self._prefix):  # as text (pathlib's relative_to cost 15 us a path)
-            relative = text[len(self._prefix):].replace(os.sep, "/")
+        text, prefix = os.fspath(path), root_prefix(self.root)
+        if text.startswith(prefix):  # as text (pathlib's relative_to cost 15 us a path)
+            relative = text[len(prefix):].replace(os.sep, "/")
             if PLAIN_PATH.fullmatch(relative):
                 return relative
         return path.relative_to(self.root).as_posix()
 
     def _abs(self, rel: str) -> Path:
-        if PLAIN_PATH.fullmatch(rel):
-            return Path(self._prefix + rel.replace("/", os.sep))
-        return self.root.joinpath(*PurePosixPath(rel).parts)
+        return plain_inside(self.root, rel) or self.root.joinpath(*PurePosixPath(rel).parts)
 
 
 def _temporary(dst: Path, move_id: int) -> Path:

@@ -19,12 +19,12 @@ from pydantic_core import to_json
 from dedup_engine import __version__
 from dedup_engine.errors import DedupError
 from dedup_engine.grouping import natural_key
-from dedup_engine.models import (PLAIN_PATH, Counts, DedupParams, DedupResult, FileOutcome, FolderManifest,
+from dedup_engine.models import (Counts, DedupParams, DedupResult, FileOutcome, FolderManifest,
                                   ManifestFile)
 
 from .agent_result import agent_result_path, leave_result
 from .fs_context import FileSystemContext
-from .layout import Layout
+from .layout import Layout, posix_join
 from .records import NOT_A_FILE, RunRecords, RunState, UploadSummary, atomic_write, runs_with_status
 from .task_host import TaskFunction, load_task_function
 from .thumbnails import ThumbnailSpill
@@ -271,9 +271,7 @@ class RunProcessor:
         mover = Mover(self.layout.root, journal)
         mover.recover()
         run_dir = self.layout.run_dir(run)
-        prefix = str(PurePosixPath(run))
-        src_of = {o.path: f"{prefix}/{o.path}" if PLAIN_PATH.fullmatch(o.path) else str(PurePosixPath(run, o.path))
-                  for o in result.files}
+        src_of = {o.path: posix_join(run, o.path) for o in result.files}
         before = journal.state()
         handled = {m.src for i, m in before.planned.items() if i >= journal_from}
         todo = [o for o in result.files if o.destination and src_of[o.path] not in handled]

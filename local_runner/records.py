@@ -126,7 +126,7 @@ class RunRecords:
 
     def write_result(self, result: DedupResult | bytes) -> None:
         """The run's result (or its JSON, already serialised)."""
-        atomic_write(self.result_path, result if isinstance(result, bytes) else result.model_dump_json(indent=2).encode())
+        atomic_write(self.result_path, _json(result))
 
     def read_pass(self, number: int) -> DedupResult:
         return load_result((self.folder / "passes" / f"{number:04d}.json").read_bytes())
@@ -134,13 +134,17 @@ class RunRecords:
     def write_pass(self, result: DedupResult | bytes, number: int) -> Path:
         """One pass's result (or its JSON, already serialised)."""
         path = self.folder / "passes" / f"{number:04d}.json"
-        atomic_write(path, result if isinstance(result, bytes) else result.model_dump_json(indent=2).encode())
+        atomic_write(path, _json(result))
         return path
 
     def write_model(self, path: Path, model: BaseModel) -> None:
-        """A model as indented JSON (pydantic's own serialiser: the standard library's takes a second per 10,000
-        manifest entries)."""
-        atomic_write(path, model.model_dump_json(indent=2).encode())
+        atomic_write(path, _json(model))
+
+
+def _json(model: BaseModel | bytes) -> bytes:
+    """A model as indented JSON (pydantic's own serialiser: the standard library's takes a second per 10,000
+    manifest entries), or JSON already serialised, as it is."""
+    return model if isinstance(model, bytes) else model.model_dump_json(indent=2).encode()
 
 
 def load_result(data: bytes) -> DedupResult:
