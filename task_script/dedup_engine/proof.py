@@ -223,15 +223,18 @@ def lower_bounds(kept: Sequence[ProofImage], candidate: ProofImage, *, max_shift
 def _outside_rms(means: np.ndarray, b_mean: float, b_std: float, low: np.ndarray, high: np.ndarray,
                  a_mean: np.ndarray, a_std: np.ndarray) -> np.ndarray:
     """RMS distance of one image's block means from each of k envelopes (k, H, W), gain from the contrasts and
-    offset fitted, as in ``lower_bound``."""
+    offset fitted, as in ``lower_bound``. With the block means less the offset, m, the distance outside [low,
+    high] is m - clip(m, low, high) (signed: the offset's step is its mean), which takes a third of the array
+    operations of the two one-sided distances."""
     gain = np.clip(b_std / a_std, *GAIN_RANGE).astype(np.float32)[:, None, None]
-    low, high, means = low * gain, high * gain, means[None]
+    low, high = low * gain, high * gain
     offset = (np.float32(b_mean) - gain[:, 0, 0] * a_mean)[:, None, None]
+    shifted = means[None] - offset
     for _ in range(3):
-        step = np.maximum(means - high - offset, 0.0) - np.maximum(low + offset - means, 0.0)
-        offset = offset + step.mean(axis=(1, 2), dtype=np.float64)[:, None, None].astype(np.float32)
-    distance = np.maximum(np.maximum(means - high - offset, low + offset - means), 0.0)
-    return np.sqrt((distance * distance).mean(axis=(1, 2), dtype=np.float64))
+        outside = shifted - np.minimum(np.maximum(shifted, low), high)
+        shifted = shifted - outside.mean(axis=(1, 2), dtype=np.float64)[:, None, None].astype(np.float32)
+    outside = shifted - np.minimum(np.maximum(shifted, low), high)
+    return np.sqrt((outside * outside).mean(axis=(1, 2), dtype=np.float64))
 
 
 def prove(kept: ProofImage | Prepared, candidate: ProofImage | Prepared, *, max_residual: float,
