@@ -321,15 +321,37 @@ def test_a_kept_image_names_its_nearest_candidate_and_residual() -> None:
     from local_runner.generator import draw_frame
 
     frame = draw_frame(np.random.default_rng(3), (248, 248))
-    noisy = np.clip(np.rint(frame + np.random.default_rng(4).normal(0, 14, frame.shape)), 0, 255).astype(np.uint8)
+    noisy = np.clip(np.rint(frame + np.random.default_rng(4).normal(0, 10, frame.shape)), 0, 255).astype(np.uint8)
     result = dedup("r", [("a.png", _png(frame)), ("b.png", _png(noisy))], DedupParams())
     a, b = result.by_path()["a.png"], result.by_path()["b.png"]
     assert a.status == "unique" and a.nearest is None and a.reason == "kept: the first image of its kind"
     assert b.status == "unique" and b.nearest == "a.png"
-    assert b.residual is not None and DedupParams().max_residual < b.residual < 3 * DedupParams().max_residual
+    assert b.residual is not None and DedupParams().max_residual < b.residual < 2 * DedupParams().max_residual
     assert f"nearest kept a.png: residual {b.residual:.2f} > 0.75" in b.reason
     loose = dedup("r", [("a.png", _png(frame)), ("b.png", _png(noisy))], DedupParams(max_residual=b.residual + 0.01))
     assert loose.by_path()["b.png"].duplicate_of == "a.png"  # the residual is the proof's own
+
+
+def test_a_candidate_bounded_above_half_the_threshold_is_named_with_its_bound_and_not_proven() -> None:
+    """An image's first candidate is proven only when its lower bound is at most half of max_residual (FIRST_BOUND:
+    a copy's bound stays near 0). Beyond it the kept image names the candidate with that bound, a residual at least
+    that large; raising max_residual raises the limit with it, so the copy is proven and archived then."""
+    from dedup_engine.grouping import FIRST_BOUND
+    from local_runner.generator import draw_frame
+
+    frame = draw_frame(np.random.default_rng(3), (248, 248))
+    noisier = np.clip(np.rint(frame + np.random.default_rng(4).normal(0, 14, frame.shape)), 0, 255).astype(np.uint8)
+    result = dedup("r", [("a.png", _png(frame)), ("b.png", _png(noisier))], DedupParams())
+    b = result.by_path()["b.png"]
+    assert b.status == "unique" and b.nearest is None and b.residual is None and result.timings is not None
+    bound = float(b.reason.split("residual at least (bound) ")[1].split(",")[0])
+    limit = FIRST_BOUND * DedupParams().max_residual
+    assert limit < bound <= DedupParams().max_residual
+    assert b.reason == (f"kept: nearest kept a.png: residual at least (bound) {bound:.3f}, above the {limit:.3f} a "
+                        "copy's bound stays within: not proven (1 candidates)")
+    loose = dedup("r", [("a.png", _png(frame)), ("b.png", _png(noisier))], DedupParams(max_residual=1.5))
+    assert loose.by_path()["b.png"].duplicate_of == "a.png"
+    assert 1.0 < loose.by_path()["b.png"].residual <= 1.5  # what the bound stood for: well beyond 0.75
 
 
 def test_hash_candidates_are_optional_and_change_nothing_here(engine_data: Path, engine_truth: dict) -> None:

@@ -36,9 +36,14 @@ HASH_PROOFS = 3  # hash: candidates proven per image, nearest signature first (a
 PROOF_BUDGET_PIXELS = HASH_PROOFS * 128 * 128  # small proof images cost less: more of them, up to 32
 LATER_BOUND = 0.1  # beyond its first proof, an image's candidates are proven only with a lower bound (see proof.py)
 # under this share of max_residual: a copy's bound is near 0 (at most 0.065 of 10,184 passing proofs at 40,000,
-# 0.0 where the bound does not apply), a look-alike's is not (half of the failing proofs bound above 0.34). The
-# first proof still runs up to max_residual: it gives a kept image its nearest candidate and residual. At 40,000:
-# 23,897 -> 20,183 proofs, recall 99.62 -> 99.65 % (the slots go to closer candidates); realdup-dev loses none.
+# 0.0 where the bound does not apply), a look-alike's is not (half of the failing proofs bound above 0.34). At
+# 40,000: 23,897 -> 20,183 proofs, recall 99.62 -> 99.65 % (the slots go to closer candidates); realdup-dev loses
+# none.
+FIRST_BOUND = 0.5  # an image's first proof runs up to this share of max_residual: it gives a kept image its nearest
+# candidate and measured residual, which is worth a proof for a near miss; a candidate bounded above half the
+# threshold is no near miss (at 40,000, none of the 3,692 first proofs it skips came within 1.0 of a 0.75 threshold,
+# and they cost 2.4 s of 36), and its bound is what the reason shows. Copies bound far below (at most 0.065 at 40,000,
+# 0.26 on realdup-dev).
 SIGNATURE_REACH = 1.5  # times the larger sensitivity (plus the slack): the farthest copy measured is at 1.04 times
 SIGNATURE_SLACK = 0.01  # noise, JPEG and brightness move a signature by up to about this much
 LAYOUT_NEIGHBOURS = 8  # nearest layout signatures (and as many centred ones) taken as candidates
@@ -189,7 +194,7 @@ class Grouper:
         proofs = 0
         try:
             for item, bound in zip(ranked, bounds):
-                if bound > (threshold if proofs == 0 else LATER_BOUND * threshold):
+                if bound > (FIRST_BOUND if proofs == 0 else LATER_BOUND) * threshold:
                     self.bound_rejections += 1
                     if nearest is None or (not nearest[2] and bound < nearest[0]):
                         nearest = (float(bound), item, False, False)
@@ -217,6 +222,9 @@ class Grouper:
             "residual at least (bound)"
         shown = "beyond registration" if not np.isfinite(value) else f"{value:.2f}"
         reason = f"kept: nearest kept {self.kept[item].path}: {kind} {shown} > {threshold:g} ({len(hits)} candidates)"
+        if not proven and value <= threshold:  # bounded above FIRST_BOUND of the threshold, below the threshold
+            reason = (f"kept: nearest kept {self.kept[item].path}: residual at least (bound) {value:.3f}, above the "
+                      f"{FIRST_BOUND * threshold:.3f} a copy's bound stays within: not proven ({len(hits)} candidates)")
         if not proven or not np.isfinite(value):
             return Decision(fp.path, reason=reason)
         return Decision(fp.path, residual=value, reason=reason, nearest=self.kept[item].path)
