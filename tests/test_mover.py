@@ -110,6 +110,23 @@ def test_a_crash_at_every_step_is_recovered(tmp_path: Path, fs_kind: str) -> Non
         assert_each_file_once(root, shas)
 
 
+def test_a_destination_folder_removed_between_batches_is_made_again(tmp_path: Path) -> None:
+    """The mover makes each destination folder once and remembers it; one removed meanwhile (by a person, between
+    two passes of the service) is made again, and the move goes through."""
+    shas = _files(tmp_path, 4)
+    moves = [(tmp_path / rel, tmp_path / "unique" / rel, sha) for rel, sha in shas.items()]
+    mover = Mover(tmp_path, Journal(tmp_path / ".dedup" / "j.jsonl"))
+    assert all(o.ok for o in mover.move_all(moves[:1]))
+    moved = moves[0][1]
+    moved.rename(moves[0][0])  # taken back, and its folder removed
+    for folder in [moved.parent, *moved.parent.parents][: len(moved.relative_to(tmp_path).parts) - 1]:
+        folder.rmdir()
+    assert not (tmp_path / "unique").exists()
+    assert all(o.ok for o in mover.move_all(moves))
+    assert_each_file_once(tmp_path, shas)
+    assert {f"unique/{rel}" for rel in shas} == set(_all_files(tmp_path))
+
+
 def test_never_overwrites_a_name_clash(tmp_path: Path) -> None:
     shas = _files(tmp_path, 1)
     (rel, sha), = shas.items()
