@@ -86,3 +86,29 @@ def test_the_transform_size_is_the_smallest_product_of_twos_and_threes_at_least_
     smooth = sorted(2**i * 3**j for i in range(12) for j in range(8))
     for length in range(1, 1500):
         assert _transform_size(length) == next(value for value in smooth if value >= length), length
+
+
+@settings(max_examples=300, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), height=st.integers(4, 130), width=st.integers(4, 130),
+       ty=st.floats(-4.5, 4.5), tx=st.floats(-4.5, 4.5), whole_row=st.booleans(), edges=st.booleans())
+def test_the_separable_bicubic_resampling_is_warp_affines(seed: int, height: int, width: int, ty: float, tx: float,
+                                                          whole_row: bool, edges: bool) -> None:
+    """resample's two 1-D passes give cv2.warpAffine's INTER_CUBIC translation with replicated edges, up to
+    float32 rounding: inside the valid rectangle, and over the whole frame where the kernel reaches past its edges."""
+    import cv2
+
+    from dedup_engine.registration import Warp, resample, valid_rect
+
+    rng = np.random.default_rng(seed)
+    image = cv2.GaussianBlur((rng.random((height, width)) * 255).astype(np.float32), (0, 0), rng.uniform(0.5, 3))
+    warp = Warp(float(round(ty)) if whole_row else ty, tx)
+    rect = ((0, height), (0, width)) if edges else valid_rect(warp, image.shape, image.shape)
+    if rect is None:
+        return
+    (y0, y1), (x0, x1) = rect
+    matrix = np.float32([[1, 0, x0 + warp.tx], [0, 1, y0 + warp.ty]])
+    expected = cv2.warpAffine(image, matrix, (x1 - x0, y1 - y0), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
+                              borderMode=cv2.BORDER_REPLICATE)
+    found = resample(image, warp, rect)
+    assert found.shape == expected.shape
+    assert float(np.abs(found - expected).max()) <= 2e-3, (warp, rect)
