@@ -181,6 +181,32 @@ def test_this_process_fingerprints_until_its_pool_has_started_and_decides_the_sa
     assert len(set(here)) == len(here)  # none fingerprinted twice
 
 
+def test_proof_images_packed_by_the_workers_decide_as_those_packed_here(engine_data: Path, engine_truth: dict,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a large run the workers pack each proof image (PACK_IN_WORKERS_ABOVE, PACK_FROM); a kept image then
+    holds the worker's packed bytes, and every decision is the one made when the deciding process packs."""
+    from dedup_engine import engine, grouping
+
+    sources = [(name, (engine_data / name).read_bytes()) for name in sorted(engine_truth["files"])]
+    monkeypatch.setattr(grouping, "RAW_KEPT_BYTES", 0)  # every kept image packed
+    here = dedup("r", sources, DedupParams(), workers=1)
+    monkeypatch.setattr(engine, "PACK_IN_WORKERS_ABOVE", 0)
+    monkeypatch.setattr(engine, "PACK_FROM", 0)
+    arrived: list[bool] = []
+    real_keep = grouping.Grouper.keep
+
+    def keep(self: grouping.Grouper, fp: object) -> None:
+        arrived.append(fp.proof is not None and fp.proof.packed is not None)  # type: ignore[attr-defined]
+        real_keep(self, fp)  # type: ignore[arg-type]
+        assert self.kept[-1].proof is None or self.kept[-1].proof.packed is None  # held once, as its data
+
+    monkeypatch.setattr(grouping.Grouper, "keep", keep)
+    pooled = dedup("r", sources, DedupParams(), workers=2)
+    assert [o.model_dump(exclude={"started_at"}) for o in pooled.files] == \
+        [o.model_dump(exclude={"started_at"}) for o in here.files]
+    assert any(arrived)  # the pool's chunks came packed (the ones made here while it started did not)
+
+
 def test_a_pool_that_cannot_start_says_so_in_the_callers_thread() -> None:
     class Broken:
         def submit(self, *args: object) -> None:

@@ -121,6 +121,11 @@ def test_a_kept_proof_image_packs_its_pixels_losslessly(seed: int, height: int, 
     kept = image.as_kept()
     assert isinstance(kept.data, bytes) and kept.shape == image.shape
     assert np.array_equal(kept.pixels, image.pixels) and kept.pixels.dtype == np.uint8
+    packed_by_a_worker = prepare(grey, pack=True)  # packed once, ahead: the same stream as_kept makes
+    assert np.array_equal(packed_by_a_worker.pixels, image.pixels) and packed_by_a_worker.packed == kept.data
+    assert packed_by_a_worker.as_kept().data is packed_by_a_worker.packed and kept.packed is None
+    held_raw = packed_by_a_worker.as_kept(pack=False)  # a kept image held as it came drops the packed copy
+    assert held_raw.packed is None and isinstance(held_raw.data, np.ndarray)
     assert kept.as_kept() is not None and np.array_equal(kept.as_kept().pixels, image.pixels)
     if image.envelope is not None:
         assert kept.envelope is not None and kept.envelope.means is None

@@ -58,9 +58,11 @@ class Failure:
     message: str
 
 
-def fingerprint(path: str, source: Source, params: DedupParams, *, preview: bool = False) -> Fingerprint | Failure:
-    """Fingerprint one file (with a preview JPEG if ``preview``). Never raises for a bad file: the failure is
-    returned, naming the reason."""
+def fingerprint(path: str, source: Source, params: DedupParams, *, preview: bool = False,
+                pack: bool = False) -> Fingerprint | Failure:
+    """Fingerprint one file (with a preview JPEG if ``preview``; with ``pack``, its proof image packed as a kept
+    image holds it, see ``proof.prepare``). Never raises for a bad file: the failure is returned, naming the
+    reason."""
     try:
         data = source if isinstance(source, (bytes, bytearray, memoryview)) else source()
     except OSError as exc:
@@ -75,7 +77,7 @@ def fingerprint(path: str, source: Source, params: DedupParams, *, preview: bool
     except ImageError as exc:
         return Failure(path, sha256, len(data), "error", str(exc.args[0]))
     try:
-        return _fingerprint_decoded(path, sha256, len(data), image, params, preview)
+        return _fingerprint_decoded(path, sha256, len(data), image, params, preview, pack)
     except Exception as exc:  # noqa: BLE001 - one file's surprise must not stop a 40,000-image run
         return Failure(path, sha256, len(data), "error",
                        f"decoded, but could not be fingerprinted ({type(exc).__name__}: {exc}); the file is left "
@@ -83,11 +85,11 @@ def fingerprint(path: str, source: Source, params: DedupParams, *, preview: bool
 
 
 def _fingerprint_decoded(path: str, sha256: str, size: int, image: DecodedImage, params: DedupParams,
-                         preview: bool) -> Fingerprint:
+                         preview: bool, pack: bool = False) -> Fingerprint:
     grey = image.grey
     main_hash = perceptual_hash(grey, params.hash_algorithm, params.hash_size)
     hex_value = hash_hex(main_hash)
-    proof = prepare(grey, params.max_shift_px) if params.method == "hash" else None
+    proof = prepare(grey, params.max_shift_px, pack=pack) if params.method == "hash" else None
     centred_layout = centred(proof.pixels) if proof is not None else None
     signed = layout(proof.pixels, params.max_shift_px, proof.factor) if proof is not None else None
     pixels = _mse_pixels(image.pixels) if params.method == "mse" else None

@@ -67,6 +67,7 @@ class ProofImage:
     content: float  # grey-level standard deviation of the reduced image
     size: tuple[int, int]  # of the frame, original pixels (height, width)
     envelope: Envelope | None = None
+    packed: bytes | None = None  # the pixels packed already (by a worker, see ``prepare``), for ``as_kept``
 
     @property
     def pixels(self) -> np.ndarray:
@@ -81,8 +82,10 @@ class ProofImage:
         envelope = self.envelope
         if envelope is not None and envelope.means is not None:
             envelope = dataclasses.replace(envelope, means=None)
-        data = _pack(self.data) if pack and isinstance(self.data, np.ndarray) else self.data
-        return dataclasses.replace(self, data=data, envelope=envelope)
+        data = self.data
+        if pack and isinstance(data, np.ndarray):
+            data = self.packed if self.packed is not None else _pack(data)
+        return dataclasses.replace(self, data=data, envelope=envelope, packed=None)
 
     def prepared(self) -> Prepared:
         """The proof image as ``prove`` works on it (float32, with its low-passed versions made once): for an image
@@ -126,9 +129,10 @@ class Proof:
     refined: bool = True  # False: ``residual`` is registration's whole-pixel estimate, far beyond the threshold
 
 
-def prepare(grey: np.ndarray, max_shift_px: int = 4) -> ProofImage:
+def prepare(grey: np.ndarray, max_shift_px: int = 4, *, pack: bool = False) -> ProofImage:
     """The proof image of an 8-bit grey image: a whole-factor reduction to at most PROOF_MAX_SIDE a side, with
-    its envelope for shifts up to ``max_shift_px`` original pixels."""
+    its envelope for shifts up to ``max_shift_px`` original pixels; with ``pack``, its pixels packed too (a worker
+    does this in a large run, where most kept images are held packed, so the deciding process need not)."""
     # a whole factor that leaves at least one pixel on the short side (a 2x2000 strip is reduced by 2, not 17)
     factor = max(1, min(math.ceil(max(grey.shape) / PROOF_MAX_SIDE), min(grey.shape)))
     if factor > 1:
@@ -138,7 +142,7 @@ def prepare(grey: np.ndarray, max_shift_px: int = 4) -> ProofImage:
         reduced = np.ascontiguousarray(grey)
     radius = math.ceil(max_shift_px / factor)
     return ProofImage(reduced, reduced.shape, factor, float(cv2.meanStdDev(reduced)[1][0, 0]), grey.shape,
-                      envelope(reduced, radius))
+                      envelope(reduced, radius), _pack(reduced) if pack else None)
 
 
 def envelope(reduced: np.ndarray, radius: int) -> Envelope | None:
