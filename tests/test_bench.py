@@ -165,3 +165,19 @@ def test_missed_runs_the_hash_method_and_lists_what_it_missed(tmp_path: Path, mo
     out = capsys.readouterr().out
     assert f"{len(listing['missed'])} copies missed" in out
     assert all(m["copy"] in out for m in listing["missed"]) and all(path in out for path in unfound)
+
+
+def test_the_paired_script_times_the_floor_a_full_and_a_dry_run_in_turn(tmp_path: Path) -> None:
+    """bench/paired.py on a small generated run: one line per triple, the medians, and the run folder it was given
+    left as it was (the full run moves a copy's files, never the originals)."""
+    import subprocess
+    import sys
+
+    generate(tmp_path / "set", 30, 9, seed=3, workers=1)
+    run = tmp_path / "set" / "run-0001"
+    before = sorted(p.name for p in run.iterdir())
+    out = subprocess.run([sys.executable, str(BENCH.parent / "paired.py"), str(run), "--pairs", "2", "--workers", "1"],
+                         capture_output=True, text=True, check=True, cwd=BENCH.parents[1]).stdout.splitlines()
+    assert len(out) == 3 and all(line.startswith("floor ") and line.count("x)") == 2 for line in out[:2])
+    assert out[2].startswith("medians: dry run ") and out[2].endswith("x")
+    assert sorted(p.name for p in run.iterdir()) == before and not (run.parent / ".dedup").exists()
