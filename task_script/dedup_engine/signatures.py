@@ -177,8 +177,12 @@ class NearestSignatures:
     insert in a run), then from a graph index (faiss' ``IndexHNSWFlat``, approximate, about the same time whatever
     the run's size; at 28,000 an exhaustive search costs 460 us), built from the signatures held so far."""
 
-    def __init__(self, links: int = 16, breadth: int = 32, flat_limit: int = FLAT_LIMIT) -> None:
+    def __init__(self, links: int = 16, breadth: int = 32, flat_limit: int = FLAT_LIMIT,
+                 search_breadth: int = 16) -> None:
+        # a search's breadth is twice the 8 neighbours asked for, an insert's 32: at 40,000 images the same
+        # decisions as with 32 for both, and 0.85 s less searching (5.4 s against 6.25 s)
         self._links, self._breadth, self._flat_limit = links, breadth, flat_limit
+        self._search_breadth = search_breadth
         self._rows = np.zeros((256, DIMENSIONS), np.float32)  # the flat phase's signatures and squared norms
         self._norms = np.zeros(256, np.float32)
         self._index = None
@@ -221,7 +225,7 @@ class NearestSignatures:
         faiss.omp_set_num_threads(1)  # one query at a time: threads only contend with the workers
         index = faiss.IndexHNSWFlat(DIMENSIONS, self._links)
         index.hnsw.efConstruction = self._breadth
-        index.hnsw.efSearch = self._breadth
+        index.hnsw.efSearch = self._search_breadth
         index.add(np.ascontiguousarray(values))
         return index
 
