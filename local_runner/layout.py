@@ -34,11 +34,17 @@ def root_prefix(root: Path) -> str:
     return text if text.endswith(os.sep) else text + os.sep
 
 
-def plain_inside(root: Path, relative: str) -> Path | None:
+def plain_text_inside(root: Path, relative: str) -> str | None:
     """``root`` joined with a "/"-separated relative path, as text, where the path is plain (no empty, "." or ".."
     part, no drive: inside ``root`` whatever it holds); None otherwise, for pathlib and its checks (a move made four
     Path objects, 0.2 s at 5,000 files)."""
-    return Path(root_prefix(root) + relative.replace("/", os.sep)) if PLAIN_PATH.fullmatch(relative) else None
+    return root_prefix(root) + relative.replace("/", os.sep) if PLAIN_PATH.fullmatch(relative) else None
+
+
+def plain_inside(root: Path, relative: str) -> Path | None:
+    """``plain_text_inside`` as a Path."""
+    text = plain_text_inside(root, relative)
+    return Path(text) if text is not None else None
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from dedup_engine.errors import MoveError
 from dedup_engine.models import PLAIN_PATH
 
 from .journal import Journal, JournalState, PlannedMove, fsync_dir
-from .layout import plain_inside, root_prefix
+from .layout import plain_inside, plain_text_inside, root_prefix
 
 CHUNK = 1 << 20
 NO_LINK_ERRORS = {errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.EACCES}
@@ -188,13 +188,14 @@ class Mover:
         if move.size_bytes != src_info.st_size or (move.mtime_ns is not None and move.mtime_ns != src_info.st_mtime_ns):
             return self._failed(move, dst_rel, f"{move.src} changed since it was examined: left in place for the next pass")
         folder = os.path.dirname(os.fspath(dst))
+        remembered = folder in self._made  # made by an earlier move: it may have been removed since
         self._makedirs(folder)
         if not self.force_copy:
             try:
                 try:
                     self.fs.link(src, dst)
                 except FileNotFoundError:
-                    if folder not in self._made or self.fs.lstat(src) is None:
+                    if not remembered or self.fs.lstat(src) is None:
                         raise
                     self._made.discard(folder)  # the folder went away meanwhile: made again, and linked again
                     self._makedirs(folder)
@@ -291,9 +292,7 @@ class Mover:
 
     def _text(self, rel: str) -> str:
         """``os.fspath(self._abs(rel))``, joined as text where the path is plain."""
-        if PLAIN_PATH.fullmatch(rel):
-            return root_prefix(self.root) + rel.replace("/", os.sep)
-        return os.fspath(self._abs(rel))
+        return plain_text_inside(self.root, rel) or os.fspath(self._abs(rel))
 
     def _makedirs(self, folder: str) -> None:
         if folder not in self._made:

@@ -184,7 +184,6 @@ def _fingerprint_each(
     stream: Iterable[tuple[str, Source]] = [*prior, *items] if prior else items
     grand_total = None if total is None else total + len(prior)
     done = 0
-    submitted = 0  # images sent to the workers or fingerprinted here
     pack = params.method == "hash" and (grand_total is None or grand_total > PACK_IN_WORKERS_ABOVE)
     workers = workers or default_workers()
     if executor is None and (workers <= 1 or (grand_total is not None and grand_total < INLINE_BELOW)):
@@ -211,33 +210,39 @@ def _fingerprint_each(
             window: deque[Future[list[Fingerprint | Failure]] | list[Fingerprint | Failure]] = deque()
             limit = pool_size * IN_FLIGHT_PER_WORKER
             iterator = iter(stream)
+            taken = 0  # images taken from the stream so far
+
+            def take() -> tuple[int, list[tuple[str, Source]]]:
+                """The next chunk, and the place in the run of its first image."""
+                nonlocal taken
+                chunk = list(islice(iterator, CHUNK))
+                taken += len(chunk)
+                return taken - len(chunk), chunk
+
             exhausted = False
             while True:
                 ready = starter is None or starter.ready()
                 while ready and not exhausted and len(window) < BUFFERED_CHUNKS and sum(
                         isinstance(entry, Future) and not entry.done() for entry in window) < limit:
-                    chunk = list(islice(iterator, CHUNK))
+                    first, chunk = take()
                     if chunk:
                         window.append(pool.submit(fingerprint_chunk, chunk, params, preview,
-                                                  pack and submitted >= PACK_FROM))
-                        submitted += len(chunk)
+                                                  pack and first >= PACK_FROM))
                     else:
                         exhausted = True
                 if not window and not exhausted:  # the pool is still starting
-                    chunk = list(islice(iterator, CHUNK))
+                    _, chunk = take()
                     if chunk:
                         window.append(fingerprint_chunk(chunk, params, preview))
-                        submitted += len(chunk)
                     else:
                         exhausted = True
                 if not window:
                     break
                 head = window[0]
                 if isinstance(head, Future) and not head.done() and not exhausted and len(window) < BUFFERED_CHUNKS:
-                    chunk = list(islice(iterator, CHUNK))
+                    _, chunk = take()
                     if chunk:
                         window.append(fingerprint_chunk(chunk, params, preview))
-                        submitted += len(chunk)
                         continue
                     exhausted = True
                 window.popleft()

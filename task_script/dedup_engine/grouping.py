@@ -41,9 +41,9 @@ LATER_BOUND = 0.1  # beyond its first proof, an image's candidates are proven on
 # none.
 FIRST_BOUND = 0.5  # an image's first proof runs up to this share of max_residual: it gives a kept image its nearest
 # candidate and measured residual, which is worth a proof for a near miss; a candidate bounded above half the
-# threshold is no near miss (at 40,000, none of the 3,692 first proofs it skips came within 1.0 of a 0.75 threshold,
-# and they cost 2.4 s of 36), and its bound is what the reason shows. Copies bound far below (at most 0.065 at 40,000,
-# 0.26 on realdup-dev).
+# threshold is no near miss (at 40,000, the 3,692 first proofs it skips all had residuals of 1.06 or more against
+# a 0.75 threshold, and they cost 2.4 s of 36), and its bound is what the reason shows. Copies bound far below (at
+# most 0.065 at 40,000, 0.26 on realdup-dev).
 SIGNATURE_REACH = 1.5  # times the larger sensitivity (plus the slack): the farthest copy measured is at 1.04 times
 SIGNATURE_SLACK = 0.01  # noise, JPEG and brightness move a signature by up to about this much
 LAYOUT_NEIGHBOURS = 8  # nearest layout signatures (and as many centred ones) taken as candidates
@@ -221,10 +221,12 @@ class Grouper:
         kind = "residual" if refined else "residual about (whole-pixel estimate)" if proven else \
             "residual at least (bound)"
         shown = "beyond registration" if not np.isfinite(value) else f"{value:.2f}"
-        reason = f"kept: nearest kept {self.kept[item].path}: {kind} {shown} > {threshold:g} ({len(hits)} candidates)"
         if not proven and value <= threshold:  # bounded above FIRST_BOUND of the threshold, below the threshold
             reason = (f"kept: nearest kept {self.kept[item].path}: residual at least (bound) {value:.3f}, above the "
                       f"{FIRST_BOUND * threshold:.3f} a copy's bound stays within: not proven ({len(hits)} candidates)")
+        else:
+            reason = (f"kept: nearest kept {self.kept[item].path}: {kind} {shown} > {threshold:g} "
+                      f"({len(hits)} candidates)")
         if not proven or not np.isfinite(value):
             return Decision(fp.path, reason=reason)
         return Decision(fp.path, residual=value, reason=reason, nearest=self.kept[item].path)
