@@ -78,3 +78,45 @@ def test_the_default_process_count_is_at_most_the_quota(monkeypatch: pytest.Monk
     monkeypatch.setattr(processes, "cgroup_cpus", lambda root=processes.CGROUP: None)
     allowed = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     assert processes.default_workers() == allowed
+
+
+def _big_result(size: int) -> bytes:
+    return bytes(size)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pipe sizes are set on Linux only")
+def test_a_pools_result_pipe_is_widened_and_large_results_still_arrive() -> None:
+    """A worker's chunk of fingerprints (350-460 KB) fits in the widened pipe at once, instead of being handed over
+    64 KiB at a time; results several times the pipe's size still arrive whole."""
+    import fcntl
+    from concurrent.futures import ProcessPoolExecutor
+
+    from dedup_engine import processes
+
+    with open("/proc/sys/fs/pipe-max-size") as handle:
+        allowed = min(processes.RESULT_PIPE_BYTES, int(handle.read()))
+    with ProcessPoolExecutor(1, mp_context=processes.context()) as pool:
+        reader = pool._result_queue._reader  # type: ignore[attr-defined]
+        before = fcntl.fcntl(reader.fileno(), getattr(fcntl, "F_GETPIPE_SZ", 1032))
+        assert processes.widen_result_pipe(pool) == allowed > before
+        assert [len(r) for r in pool.map(_big_result, [3 << 20, 10, 600_000])] == [3 << 20, 10, 600_000]
+
+
+def test_the_engines_own_pool_gets_the_wide_pipe(engine_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dedup_engine import DedupParams, dedup, engine, processes
+
+    widened: list[int | None] = []
+    monkeypatch.setattr(engine, "widen_result_pipe", lambda pool: widened.append(processes.widen_result_pipe(pool)))
+    files = sorted(p for p in engine_data.iterdir() if p.suffix in (".png", ".bmp"))[:30]
+    dedup("r", [(p.name, p.read_bytes()) for p in files], DedupParams(), workers=2)
+    assert len(widened) == 1
+    if sys.platform.startswith("linux"):
+        assert widened[0] is not None and widened[0] >= 1 << 16
+    else:
+        assert widened[0] is None
+
+
+def test_widening_is_skipped_for_a_pool_without_a_pipe() -> None:
+    from dedup_engine import processes
+
+    assert processes.widen_result_pipe(object()) is None

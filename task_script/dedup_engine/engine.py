@@ -21,7 +21,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 from .fingerprints import Failure, Fingerprint, Source, fingerprint
 from .grouping import Decision, Grouper, PreviewSink, keep_order, natural_key
 from .models import Counts, DedupParams, DedupResult, FileOutcome
-from .processes import context, default_workers, single_threaded
+from .processes import context, default_workers, single_threaded, widen_result_pipe
 
 Progress = Callable[[int, "int | None"], None]  # (done, total or None when unknown)
 OutcomeSink = Callable[[FileOutcome], None]  # called once per input file, as soon as its outcome is final
@@ -204,6 +204,8 @@ def _fingerprint_each(
     # An own pool's processes are started by a thread of ours (the first submit forks them, and waits while the
     # forkserver is still importing the engine: 0.24 s at the start of a run); until they are, this process
     # fingerprints the chunks itself.
+    if own:
+        widen_result_pipe(pool)
     starter = _PoolStarter(pool) if own else None
     try:
         with _one_thread():

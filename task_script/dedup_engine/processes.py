@@ -16,6 +16,7 @@ PRELOAD = ["dedup_engine.engine", "imagehash", "cv2"]
 THREAD_LIMITS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
+RESULT_PIPE_BYTES = 1 << 20  # Linux's default most for a pipe (/proc/sys/fs/pipe-max-size)
 CGROUP = "/sys/fs/cgroup"  # where Linux shows a container's CPU quota
 
 
@@ -82,3 +83,31 @@ def single_threaded() -> None:
     import cv2
 
     cv2.setNumThreads(1)
+
+
+def widen_result_pipe(pool: object, size: int = RESULT_PIPE_BYTES) -> int | None:
+    """Give a ``ProcessPoolExecutor``'s result pipe ``size`` bytes (Linux; the default is 64 KiB), or as many as
+    the system allows; the pipe's new size, or None where it cannot be changed.
+
+    A worker hands each finished chunk (about 350-460 KB of fingerprints) to a thread of the deciding process,
+    which reads it only when it gets the interpreter lock from the thread that decides. Through 64 KiB the worker
+    waited for that handover six times a chunk: 7 % of its time at 40,000 images (py-spy), 4 % with 1 MiB, and
+    runs took 3-6 % less (alternating runs at 5,000 and 40,000 images)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    reader = getattr(getattr(pool, "_result_queue", None), "_reader", None)  # CPython's SimpleQueue of the pool
+    if reader is None:
+        return None
+    import fcntl
+
+    set_size, get_size = getattr(fcntl, "F_SETPIPE_SZ", 1031), getattr(fcntl, "F_GETPIPE_SZ", 1032)
+    try:
+        with open("/proc/sys/fs/pipe-max-size") as handle:
+            size = min(size, int(handle.read()))
+    except (OSError, ValueError):
+        pass
+    try:
+        fcntl.fcntl(reader.fileno(), set_size, size)
+        return int(fcntl.fcntl(reader.fileno(), get_size))
+    except OSError:  # beyond a user's pipe quota (pipe-user-pages-soft): the default size works, more slowly
+        return None
