@@ -128,7 +128,7 @@ class Journal:
     def _append(self, records: list[dict], *, durable: bool = True) -> None:
         if not records:
             return
-        data = b"".join(json.dumps(r, separators=(",", ":")).encode() + b"\n" for r in records)
+        data = b"".join(_encode(r).encode() + b"\n" for r in records)
         if self._held is not None:
             self._held.write(data)
             self._held.flush()  # in the OS at once, as below: a kill from here on loses nothing
@@ -157,6 +157,11 @@ class Journal:
                 os.fsync(handle.fileno())
         if created:
             fsync_dir(self.path.parent)
+
+
+# json.dumps(r, separators=(",", ":")) makes an encoder per call: one, made once, writes the same text in a third
+# of the time (two records a move)
+_encode = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def fsync_dir(path: Path) -> None:

@@ -275,8 +275,8 @@ class RunProcessor:
         before = journal.state()
         handled = {m.src for i, m in before.planned.items() if i >= journal_from}
         todo = [o for o in result.files if o.destination and src_of[o.path] not in handled]
-        moved = mover.move_all([(self.layout.absolute(src_of[o.path]), self.layout.absolute(o.destination), o.sha256,
-                                 seen.get(o.path)) for o in todo])
+        # relative paths as text: the mover joins them to the root itself (and refuses any that would leave it)
+        moved = mover.move_all([(src_of[o.path], o.destination, o.sha256, seen.get(o.path)) for o in todo])
         # the journal as it now is, without reading it again (0.3 s at 40,000 files): what it held before, and
         # the outcomes of the moves this process has just planned and recorded in it
         latest = {m.src: i for i, m in sorted(before.planned.items()) if i >= journal_from}
@@ -290,7 +290,9 @@ class RunProcessor:
                 final.append(outcome)  # never planned: it stays where it is (unreadable, symlink)
             elif move_id in done:
                 report.moved += 1
-                final.append(outcome.model_copy(update={"destination": done[move_id]}))
+                # a copy only where the file took another name (a model copy each cost 0.4 s at 40,000 files)
+                final.append(outcome if done[move_id] == outcome.destination else
+                             outcome.model_copy(update={"destination": done[move_id]}))
             else:
                 why = failed.get(move_id, "not moved")
                 report.move_errors.append(f"{outcome.path}: {why}")

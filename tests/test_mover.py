@@ -127,18 +127,55 @@ def test_a_destination_folder_removed_between_batches_is_made_again(tmp_path: Pa
     assert {f"unique/{rel}" for rel in shas} == set(_all_files(tmp_path))
 
 
-def test_never_overwrites_a_name_clash(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fs", [None, NoLinks()], ids=["same-volume", "across-volumes"])
+def test_never_overwrites_a_name_clash(tmp_path: Path, fs: FileOps | None) -> None:
+    """A move planned just now does not look at its destination first (the link refuses to replace it): a clash
+    is found by the link, or by the copy's link into place, and the file takes a free name."""
     shas = _files(tmp_path, 1)
     (rel, sha), = shas.items()
     taken = tmp_path / "unique" / rel
     taken.parent.mkdir(parents=True)
     taken.write_bytes(b"somebody else's file")
     journal = Journal(tmp_path / ".dedup" / "j.jsonl")
-    (outcome,) = Mover(tmp_path, journal).move_all([(tmp_path / rel, taken, sha)])
+    (outcome,) = Mover(tmp_path, journal, fs=fs).move_all([(tmp_path / rel, taken, sha)])
     assert outcome.ok and outcome.dst.endswith("img 000 (1).png")
     assert taken.read_bytes() == b"somebody else's file"
     assert file_sha256(tmp_path / outcome.dst) == sha
+    assert not (tmp_path / rel).exists() and not [p for p in _all_files(tmp_path) if p.endswith(".tmp")]
     assert journal.state().targets == {outcome.id: outcome.dst}
+
+
+@pytest.mark.parametrize("fs", [None, NoLinks()], ids=["same-volume", "across-volumes"])
+def test_a_destination_already_holding_the_bytes_takes_the_move(tmp_path: Path, fs: FileOps | None) -> None:
+    """A copy with the same bytes already at the destination (a pass killed after copying, before its journal
+    said so): the source is removed, and no second copy is made under another name."""
+    shas = _files(tmp_path, 1)
+    (rel, sha), = shas.items()
+    placed = tmp_path / "unique" / rel
+    placed.parent.mkdir(parents=True)
+    placed.write_bytes((tmp_path / rel).read_bytes())
+    (outcome,) = Mover(tmp_path, Journal(tmp_path / ".dedup" / "j.jsonl"), fs=fs).move_all([(tmp_path / rel, placed, sha)])
+    assert outcome.ok and outcome.dst == f"unique/{rel}"
+    assert _all_files(tmp_path) == {f"unique/{rel}": sha}
+
+
+def test_moves_given_as_relative_text_are_the_same_moves(tmp_path: Path) -> None:
+    """The runner hands the mover "/"-separated paths relative to the root: the same journal and outcome as
+    absolute Paths; a path that would leave the root is refused before anything is planned."""
+    shas = _files(tmp_path / "a", 5)
+    shas_b = _files(tmp_path / "b", 5)
+    as_paths = Mover(tmp_path / "a", Journal(tmp_path / "a" / ".dedup" / "j.jsonl")).move_all(_moves(tmp_path / "a", shas))
+    texts = [(src.relative_to(tmp_path / "b").as_posix(), dst.relative_to(tmp_path / "b").as_posix(), sha)
+             for src, dst, sha in _moves(tmp_path / "b", shas_b)]
+    journal = Journal(tmp_path / "b" / ".dedup" / "j.jsonl")
+    as_text = Mover(tmp_path / "b", journal).move_all(texts)
+    assert [(o.src, o.dst, o.ok) for o in as_text] == [(o.src, o.dst, o.ok) for o in as_paths]
+    assert_each_file_once(tmp_path / "b", shas_b)
+    planned = journal.state().planned
+    for bad in ("../outside.png", "/etc/passwd", "unique/../../x.png"):
+        with pytest.raises(ValueError, match="not a path inside"):
+            Mover(tmp_path / "b", journal).move_all([(texts[0][0], bad, "0" * 64)])
+    assert journal.state().planned == planned
 
 
 def test_a_changed_source_is_left_in_place(tmp_path: Path) -> None:

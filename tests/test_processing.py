@@ -182,8 +182,8 @@ def test_a_file_held_open_by_another_program_stays_in_one_place(tmp_path: Path, 
     before = tree_digest(root)
     real_unlink = mover.FileOps.unlink
 
-    def unlink(self, path: Path) -> None:  # type: ignore[no-untyped-def]
-        if path == held:
+    def unlink(self, path: Path | str) -> None:  # type: ignore[no-untyped-def]
+        if Path(path) == held:
             raise PermissionError(errno.EACCES, "The process cannot access the file because it is being used "
                                                 "by another process", str(path))
         real_unlink(self, path)
@@ -215,7 +215,7 @@ def test_a_disk_that_fills_across_volumes_stops_the_run_and_the_journal_finishes
     def copy_until_full(self, src: Path, dst: Path) -> None:  # type: ignore[no-untyped-def]
         copies["n"] += 1
         if copies["n"] > 10:
-            dst.write_bytes(src.read_bytes()[:100])  # a partial copy, then the volume is full
+            Path(dst).write_bytes(Path(src).read_bytes()[:100])  # a partial copy, then the volume is full
             raise OSError(errno.ENOSPC, "No space left on device")
         real_copy(self, src, dst)
 
