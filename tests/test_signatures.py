@@ -135,6 +135,31 @@ def test_the_nearest_signatures_match_a_brute_force_search(flat_limit: int) -> N
     assert len(index) == len(values)
 
 
+def test_the_graph_takes_and_answers_only_whole_float32_signatures() -> None:
+    """The graph is called through faiss' C functions, which read a bare pointer: a signature of another length is
+    refused (not read past its end), one of another type or layout is converted, and the answers are the same as
+    for the float32 original."""
+    rng = np.random.default_rng(9)
+    values = rng.normal(size=(40, DIMENSIONS)).astype(np.float32)
+    values /= np.linalg.norm(values, axis=1, keepdims=True)
+    index = NearestSignatures(flat_limit=10)
+    for item, value in enumerate(values):
+        index.add(item, value)
+    with pytest.raises(ValueError, match="values"):
+        index.add(99, values[0][:-1])
+    with pytest.raises(ValueError, match="values"):
+        index.nearest(np.zeros(DIMENSIONS + 1, np.float32), 4)
+    query = values[4] + 0.01
+    expected = index.nearest(query, 6)
+    assert expected[0] == 4
+    assert index.nearest(query.astype(np.float64), 6) == expected
+    strided = np.zeros((DIMENSIONS, 2), np.float32)
+    strided[:, 0] = query
+    assert index.nearest(strided[:, 0], 6) == expected
+    many = index.nearest(query, 60)  # more than the graph holds, and than the answer buffers first held
+    assert many[:6] == expected and 30 <= len(many) <= 40 and len(set(many)) == len(many)
+
+
 def _explicit_layout(grey: np.ndarray, max_shift_px: int, factor: int) -> tuple[np.ndarray, float]:
     """The layout signature made step by step, as its docstring describes it: an area-averaged THUMB x THUMB
     thumbnail (in floats), shifted by linear interpolation with replicated edges, and the low DCT of each."""
