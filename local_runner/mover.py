@@ -30,15 +30,15 @@ CHUNK = 1 << 20
 NO_LINK_ERRORS = {errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.EACCES}
 
 
+OsPath = Union[str, Path]  # the mover hands FileOps its paths as text (a Path a call cost a fifth of a move)
+
+
 def file_sha256(path: OsPath) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while block := handle.read(CHUNK):
             digest.update(block)
     return digest.hexdigest()
-
-
-OsPath = Union[str, Path]  # the mover hands FileOps its paths as text (a Path a call cost a fifth of a move)
 
 
 class FileOps:
