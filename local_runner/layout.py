@@ -47,6 +47,15 @@ def plain_inside(root: Path, relative: str) -> Path | None:
     return Path(text) if text is not None else None
 
 
+def inside_parts(relative: str) -> tuple[str, ...]:
+    """The parts of a "/"-separated path relative to W; ValueError for one that would leave W (absolute, or with a
+    ".." part) or is empty."""
+    parts = PurePosixPath(relative).parts
+    if not parts or any(p in ("..", "") for p in parts) or PurePosixPath(relative).is_absolute():
+        raise ValueError(f"{relative!r} is not a path inside the watched folder")
+    return parts
+
+
 @dataclass(frozen=True)
 class Layout:
     root: Path
@@ -78,10 +87,7 @@ class Layout:
         plain = plain_inside(self.root, relative)
         if plain is not None:
             return plain
-        parts = PurePosixPath(relative).parts
-        if not parts or any(p in ("..", "") for p in parts) or PurePosixPath(relative).is_absolute():
-            raise ValueError(f"{relative!r} is not a path inside the watched folder")
-        return self.root.joinpath(*parts)
+        return self.root.joinpath(*inside_parts(relative))
 
     def relative(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()

@@ -24,7 +24,7 @@ from dedup_engine.errors import MoveError
 from dedup_engine.models import PLAIN_PATH
 
 from .journal import Journal, JournalState, PlannedMove, fsync_dir
-from .layout import plain_inside, plain_text_inside, root_prefix
+from .layout import inside_parts, plain_text_inside, root_prefix
 
 CHUNK = 1 << 20
 NO_LINK_ERRORS = {errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.EACCES}
@@ -309,19 +309,11 @@ class Mover:
         already (refused if it would leave the root); a Path as absolute."""
         if not isinstance(path, str):
             return self._rel(path)
-        if PLAIN_PATH.fullmatch(path):
-            return path
-        parts = PurePosixPath(path).parts
-        if not parts or PurePosixPath(path).is_absolute() or ".." in parts:
-            raise ValueError(f"{path!r} is not a path inside {self.root}")
-        return "/".join(parts)
-
-    def _abs(self, rel: str) -> Path:
-        return plain_inside(self.root, rel) or self.root.joinpath(*PurePosixPath(rel).parts)
+        return path if PLAIN_PATH.fullmatch(path) else "/".join(inside_parts(path))
 
     def _text(self, rel: str) -> str:
-        """``os.fspath(self._abs(rel))``, joined as text where the path is plain."""
-        return plain_text_inside(self.root, rel) or os.fspath(self._abs(rel))
+        """The OS path of a journal's relative path, joined as text where the path is plain."""
+        return plain_text_inside(self.root, rel) or os.fspath(self.root.joinpath(*PurePosixPath(rel).parts))
 
     def _makedirs(self, folder: str) -> None:
         if folder not in self._made:

@@ -274,5 +274,6 @@ def test_paths_relative_to_the_root_as_pathlib_gives_them(parts: list[str], root
     mover = Mover(Path(root), Journal(Path("/nonexistent/j.jsonl")))
     relative = "/".join(parts)
     absolute = Path(root).joinpath(*parts)
-    assert mover._abs(relative) == absolute
+    assert mover._text(relative) == os.fspath(absolute)
     assert mover._rel(absolute) == absolute.relative_to(Path(root)).as_posix() == relative
+    assert mover._relative(relative) == mover._relative(absolute) == relative
