@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Sequence
 
 import cv2
@@ -40,6 +41,7 @@ try:  # ISA-L's deflate: a standard zlib stream, made and read at twice zlib's s
 except ImportError:  # pragma: no cover - isal is a pinned requirement; zlib reads and writes the same streams
     from zlib import compress as _deflate, decompress as _inflate
 
+from .pickling import reduce_with_arrays
 from .registration import GAIN_RANGE, Prepared, Warp, fitted_rms, lowpass, mean_std, physical_scale, register
 from .registration import residual as residual_at
 
@@ -54,6 +56,8 @@ RESIZE_RADIUS = 2  # proof pixels of translation searched beyond a resize's cent
 RESIZE_KERNELS = (cv2.INTER_LANCZOS4, cv2.INTER_AREA)
 RESIZE_GIVE_UP = 3.0  # times max_residual: kernels differ by tenths of a grey level, not by this much
 ENVELOPE_BLOCK = 4  # proof pixels per envelope block side
+ENVELOPE_UNITS = 256  # an envelope's minima and maxima are held in 1/256 grey levels: as uint16, the levels up to
+# 255 fit exactly, rounded outwards to a 256th (float16, before, rounded to an eighth at the top of the range)
 REFINE_WITHIN = 3.0  # times max_residual: a placement estimated beyond it is not refined (see registration.register)
 
 
@@ -68,6 +72,8 @@ class ProofImage:
     size: tuple[int, int]  # of the frame, original pixels (height, width)
     envelope: Envelope | None = None
     packed: bytes | None = None  # the pixels packed already (by a worker, see ``prepare``), for ``as_kept``
+
+    __reduce__ = reduce_with_arrays  # a part of every fingerprint a worker sends (see pickling.py)
 
     @property
     def pixels(self) -> np.ndarray:
@@ -107,14 +113,17 @@ def _unpack(data: bytes, shape: tuple[int, int]) -> np.ndarray:
 
 @dataclass(frozen=True, slots=True)
 class Envelope:
-    """Block statistics of the low-passed proof image (float16, rounded outwards) for ``lower_bound``."""
+    """Block statistics of the low-passed proof image for ``lower_bound``: the block means as float16, the minima
+    and maxima in ENVELOPE_UNITS of a grey level as uint16, rounded outwards (down and up)."""
 
     means: np.ndarray | None  # block means (None once kept: only a candidate's block means are used)
-    low: np.ndarray  # per block: the minimum within ``radius`` proof pixels of the block
-    high: np.ndarray  # per block: the maximum within ``radius`` proof pixels
+    low: np.ndarray  # per block: the minimum within ``radius`` proof pixels of the block, ENVELOPE_UNITS
+    high: np.ndarray  # per block: the maximum within ``radius`` proof pixels, ENVELOPE_UNITS
     radius: int  # proof pixels
     mean: float  # of the low-passed image
     std: float
+
+    __reduce__ = reduce_with_arrays
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,26 +162,27 @@ def envelope(reduced: np.ndarray, radius: int) -> Envelope | None:
     filtered = lowpass(reduced.astype(np.float32))
     # min (max) over a block of the min (max) within ``radius``: one erosion (dilation) with a kernel of the block
     # plus the radius, anchored so that sampling every ENVELOPE_BLOCK-th pixel gives the blocks
-    size = 2 * radius + ENVELOPE_BLOCK
-    kernel = np.ones((size, size), np.uint8)
+    kernel = _square(2 * radius + ENVELOPE_BLOCK)
     anchor = (radius, radius)
     step = (slice(0, height * ENVELOPE_BLOCK, ENVELOPE_BLOCK), slice(0, width * ENVELOPE_BLOCK, ENVELOPE_BLOCK))
-    low = cv2.erode(filtered, kernel, anchor=anchor)[step]
-    high = cv2.dilate(filtered, kernel, anchor=anchor)[step]
+    # in ENVELOPE_UNITS (scaling by a power of two is exact), rounded outwards: the envelope only widens
+    low = np.floor(cv2.erode(filtered, kernel, anchor=anchor)[step] * ENVELOPE_UNITS)
+    high = np.ceil(cv2.dilate(filtered, kernel, anchor=anchor)[step] * ENVELOPE_UNITS)
     means = cv2.resize(filtered[: height * ENVELOPE_BLOCK, : width * ENVELOPE_BLOCK], (width, height),
                        interpolation=cv2.INTER_AREA)
     mean, std = mean_std(filtered)
-    low16, high16 = _outwards(low, high)
-    return Envelope(means.astype(np.float16), low16, high16, radius, mean, std)
+    # a low-passed 8-bit image lies within 0..255 (the filter's weights are positive and sum to 1), so both fit
+    # uint16 exactly; the clip only guards the conversion
+    return Envelope(means.astype(np.float16), np.clip(low, 0, 65535).astype(np.uint16),
+                    np.clip(high, 0, 65535).astype(np.uint16), radius, mean, std)
 
 
-def _outwards(low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """float16 copies of ``low`` rounded down and of ``high`` rounded up, so the envelope only widens (both in one
-    pass: ``-low`` is rounded up with ``high``; negating a float16 is exact)."""
-    both = np.stack([-low, high])
-    half = both.astype(np.float16)
-    half = np.where(half.astype(np.float32) < both, np.nextafter(half, np.float16(np.inf)), half)
-    return -half[0], half[1]
+@lru_cache(maxsize=8)
+def _square(size: int) -> np.ndarray:
+    """The erosion's and dilation's kernel: a size x size square."""
+    kernel = np.ones((size, size), np.uint8)
+    kernel.setflags(write=False)
+    return kernel
 
 
 def lower_bound(kept: ProofImage, candidate: ProofImage, *, max_shift_px: int) -> float:
@@ -188,8 +198,8 @@ def lower_bound(kept: ProofImage, candidate: ProofImage, *, max_shift_px: int) -
     inner = (slice(margin, a.low.shape[0] - margin), slice(margin, a.low.shape[1] - margin))
     gain = min(max(b.std / a.std, GAIN_RANGE[0]), GAIN_RANGE[1])
     means = b.means[inner].astype(np.float32)
-    low = a.low[inner].astype(np.float32) * gain
-    high = a.high[inner].astype(np.float32) * gain
+    low = a.low[inner].astype(np.float32) * (gain / ENVELOPE_UNITS)
+    high = a.high[inner].astype(np.float32) * (gain / ENVELOPE_UNITS)
     offset = b.mean - gain * a.mean
     for _ in range(3):  # towards the offset that minimises the distance
         offset += float((np.maximum(means - high - offset, 0.0) - np.maximum(low + offset - means, 0.0)).mean())
@@ -226,12 +236,12 @@ def lower_bounds(kept: Sequence[ProofImage], candidate: ProofImage, *, max_shift
 
 def _outside_rms(means: np.ndarray, b_mean: float, b_std: float, low: np.ndarray, high: np.ndarray,
                  a_mean: np.ndarray, a_std: np.ndarray) -> np.ndarray:
-    """RMS distance of one image's block means from each of k envelopes (k, H, W), gain from the contrasts and
-    offset fitted, as in ``lower_bound``. With the block means less the offset, m, the distance outside [low,
+    """RMS distance of one image's block means from each of k envelopes (k, H, W; in ENVELOPE_UNITS), gain from the
+    contrasts and offset fitted, as in ``lower_bound``. With the block means less the offset, m, the distance outside [low,
     high] is m - clip(m, low, high) (signed: the offset's step is its mean), which takes a third of the array
     operations of the two one-sided distances."""
     gain = np.clip(b_std / a_std, *GAIN_RANGE).astype(np.float32)[:, None, None]
-    low, high = low * gain, high * gain
+    low, high = low * (gain / np.float32(ENVELOPE_UNITS)), high * (gain / np.float32(ENVELOPE_UNITS))
     offset = (np.float32(b_mean) - gain[:, 0, 0] * a_mean)[:, None, None]
     shifted = means[None] - offset
     for _ in range(3):

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import NamedTuple
 
 import cv2
@@ -206,6 +207,7 @@ def _offset_free_msd(target: Prepared, moving: Prepared, radius: int) -> tuple[n
     return msd, window_squares / count - window_mean * window_mean, template_squares / count - template_mean ** 2
 
 
+@lru_cache(maxsize=64)
 def _transform_size(length: int) -> int:
     """The smallest 2^i 3^j at least ``length``: OpenCV's DFT is fastest there (128 takes two thirds of the time
     of 125, a quarter of 124's)."""

@@ -109,7 +109,7 @@ def centred(reduced: np.ndarray) -> np.ndarray | None:
         return None
     cy, cx = moments["m01"] / moments["m00"], moments["m10"] / moments["m00"]
     radius = float(np.sqrt((moments["mu20"] + moments["mu02"]) / moments["m00"]))
-    side = int(np.clip(round(WINDOW_RADII * radius), MIN_WINDOW, 2 * max(reduced.shape)))
+    side = int(min(max(round(WINDOW_RADII * radius), MIN_WINDOW), 2 * max(reduced.shape)))
     window = cv2.getRectSubPix(reduced, (side, side), (cx, cy))  # replicated edges outside the frame
     reduce = _window_low(side)  # the window's THUMB x THUMB area average and its low DCT, as matrix products
     return _unit((reduce @ window.astype(np.float32) @ reduce.T).ravel()[1:])
