@@ -19,7 +19,7 @@ from .decoding import IMAGE_SUFFIXES, DecodedImage, decode, sniff_format
 from .errors import ImageError
 from .hashing import hash_hex, perceptual_hash
 from .models import DedupParams
-from .pickling import reduce_with_arrays
+from .slotted import reduce_with_arrays
 from .previews import preview_jpeg
 from .proof import ProofImage, prepare
 from .signatures import centred, layout
@@ -47,7 +47,7 @@ class Fingerprint:
     pixels: np.ndarray | None  # canonical pixels for the MSE method only: uint8, or float32 on the 8-bit scale
     preview: bytes | None = None  # a small JPEG for reports, when asked for (see previews.py)
 
-    __reduce__ = reduce_with_arrays  # workers send every fingerprint to the deciding process (see pickling.py)
+    __reduce__ = reduce_with_arrays  # workers send every fingerprint to the deciding process (see slotted.py)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,6 @@ signature, see signatures.py) whose pixel proof passes, or (MSE method) a kept i
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import time
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from .mse import MseIndex
 from .proof import MIN_CONTENT, PROOF_MAX_SIDE, Prepared, ProofImage, fitted_rms, lower_bounds, prove
 from .previews import preview_jpeg
 from .signatures import NearestSignatures, SignatureTable
+from .slotted import replaced
 
 PreviewSink = Callable[[str, bytes], None]  # (path, JPEG bytes)
 UNPACKED_CACHE = 64  # kept proof images held ready to prove (float32 and low-passed: 128 KB each at 128x128)
@@ -119,7 +119,7 @@ class Grouper:
             raw = isinstance(fp.proof.data, np.ndarray) and self._raw_bytes + fp.proof.data.nbytes <= RAW_KEPT_BYTES
             self._raw_bytes += fp.proof.data.nbytes if raw else 0
             proof = fp.proof.as_kept(pack=not raw)
-        self.kept.append(dataclasses.replace(  # the signatures live in their tables; the proof image (packed)
+        self.kept.append(replaced(  # the signatures live in their tables; the proof image (packed)
             fp, proof=proof, signature=None, centred_signature=None))
         self._by_sha.setdefault(fp.sha256, item)
         self._by_pixels.setdefault(fp.pixel_digest, item)

@@ -27,7 +27,6 @@ can only keep an image that a proof would have archived; it never archives anyth
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from functools import lru_cache
@@ -41,7 +40,7 @@ try:  # ISA-L's deflate: a standard zlib stream, made and read at twice zlib's s
 except ImportError:  # pragma: no cover - isal is a pinned requirement; zlib reads and writes the same streams
     from zlib import compress as _deflate, decompress as _inflate
 
-from .pickling import reduce_with_arrays
+from .slotted import reduce_with_arrays, replaced
 from .registration import GAIN_RANGE, Prepared, Warp, fitted_rms, lowpass, mean_std, physical_scale, register
 from .registration import residual as residual_at
 
@@ -73,7 +72,7 @@ class ProofImage:
     envelope: Envelope | None = None
     packed: bytes | None = None  # the pixels packed already (by a worker, see ``prepare``), for ``as_kept``
 
-    __reduce__ = reduce_with_arrays  # a part of every fingerprint a worker sends (see pickling.py)
+    __reduce__ = reduce_with_arrays  # a part of every fingerprint a worker sends (see slotted.py)
 
     @property
     def pixels(self) -> np.ndarray:
@@ -87,11 +86,11 @@ class ProofImage:
         images)."""
         envelope = self.envelope
         if envelope is not None and envelope.means is not None:
-            envelope = dataclasses.replace(envelope, means=None)
+            envelope = replaced(envelope, means=None)
         data = self.data
         if pack and isinstance(data, np.ndarray):
             data = self.packed if self.packed is not None else _pack(data)
-        return dataclasses.replace(self, data=data, envelope=envelope, packed=None)
+        return replaced(self, data=data, envelope=envelope, packed=None)
 
     def prepared(self) -> Prepared:
         """The proof image as ``prove`` works on it (float32, with its low-passed versions made once): for an image
@@ -224,31 +223,44 @@ def lower_bounds(kept: Sequence[ProofImage], candidate: ProofImage, *, max_shift
     for radius, rows in groups.items():
         margin = math.ceil(radius / ENVELOPE_BLOCK)
         inner = (slice(margin, b.means.shape[0] - margin), slice(margin, b.means.shape[1] - margin))
-        envelopes = [kept[row].envelope for row in rows]
-        bounds[rows] = _outside_rms(
-            b.means[inner].astype(np.float32), b.mean, b.std,
-            np.stack([a.low[inner] for a in envelopes]).astype(np.float32),
-            np.stack([a.high[inner] for a in envelopes]).astype(np.float32),
-            np.array([a.mean for a in envelopes], np.float32), np.array([a.std for a in envelopes], np.float32),
-        )
+        means = b.means[inner].astype(np.float32)
+        low = np.empty((len(rows), *means.shape), np.float32)  # filled envelope by envelope: np.stack and a
+        high = np.empty_like(low)  # conversion after it cost twice as much
+        levels = np.empty((2, len(rows)), np.float32)  # means and standard deviations
+        for place, row in enumerate(rows):
+            a = kept[row].envelope
+            low[place] = a.low[inner]
+            high[place] = a.high[inner]
+            levels[:, place] = a.mean, a.std
+        bounds[rows] = _outside_rms(means, b.mean, b.std, low, high, levels[0], levels[1])
     return bounds
 
 
 def _outside_rms(means: np.ndarray, b_mean: float, b_std: float, low: np.ndarray, high: np.ndarray,
                  a_mean: np.ndarray, a_std: np.ndarray) -> np.ndarray:
-    """RMS distance of one image's block means from each of k envelopes (k, H, W; in ENVELOPE_UNITS), gain from the
-    contrasts and offset fitted, as in ``lower_bound``. With the block means less the offset, m, the distance outside [low,
-    high] is m - clip(m, low, high) (signed: the offset's step is its mean), which takes a third of the array
-    operations of the two one-sided distances."""
-    gain = np.clip(b_std / a_std, *GAIN_RANGE).astype(np.float32)[:, None, None]
-    low, high = low * (gain / np.float32(ENVELOPE_UNITS)), high * (gain / np.float32(ENVELOPE_UNITS))
-    offset = (np.float32(b_mean) - gain[:, 0, 0] * a_mean)[:, None, None]
-    shifted = means[None] - offset
-    for _ in range(3):
-        outside = shifted - np.minimum(np.maximum(shifted, low), high)
-        shifted = shifted - outside.mean(axis=(1, 2), dtype=np.float64)[:, None, None].astype(np.float32)
-    outside = shifted - np.minimum(np.maximum(shifted, low), high)
-    return np.sqrt((outside * outside).mean(axis=(1, 2), dtype=np.float64))
+    """RMS distance of one image's block means from each of k envelopes (k, H, W; in ENVELOPE_UNITS, float32, both
+    overwritten), gain from the contrasts and offset fitted, as in ``lower_bound``. With the block means less the
+    offset, m, the distance outside [low, high] is m - clip(m, low, high) (signed: the offset's step is its mean),
+    which takes a third of the array operations of the two one-sided distances. The arithmetic is ``np.mean``'s
+    (a float64 ``np.add.reduce`` over each envelope, then a division), in place and without its Python layer (70 ->
+    53 us for six envelopes of 29 x 29 blocks)."""
+    gain = np.minimum(np.maximum(b_std / a_std, GAIN_RANGE[0]), GAIN_RANGE[1]).astype(np.float32)
+    scale = (gain / np.float32(ENVELOPE_UNITS))[:, None, None]
+    np.multiply(low, scale, out=low)
+    np.multiply(high, scale, out=high)
+    shifted = means[None] - (np.float32(b_mean) - gain * a_mean)[:, None, None]
+    outside = np.empty_like(shifted)
+    count = means.size
+    for step in range(4):
+        np.maximum(shifted, low, out=outside)
+        np.minimum(outside, high, out=outside)
+        np.subtract(shifted, outside, out=outside)
+        if step == 3:
+            break
+        drift = np.add.reduce(outside, axis=(1, 2), dtype=np.float64) / count  # towards the best offset
+        np.subtract(shifted, drift.astype(np.float32)[:, None, None], out=shifted)
+    np.multiply(outside, outside, out=outside)
+    return np.sqrt(np.add.reduce(outside, axis=(1, 2), dtype=np.float64) / count)
 
 
 def prove(kept: ProofImage | Prepared, candidate: ProofImage | Prepared, *, max_residual: float,

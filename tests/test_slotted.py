@@ -1,4 +1,4 @@
-"""A fingerprint sent from a worker arrives whole: every field equal, every array of its type and shape, each
+"""A fingerprint sent from a worker arrives whole, and a copy with changes is the copy dataclasses would make: every field equal, every array of its type and shape, each
 array holding only its own bytes."""
 
 from __future__ import annotations
@@ -70,3 +70,20 @@ def test_a_kept_proof_image_and_an_empty_envelope_survive_pickling() -> None:
     tiny = prepare(pixels[:8, :8], 4)  # too small for an envelope: None
     assert tiny.envelope is None
     _equal(tiny, pickle.loads(pickle.dumps(tiny)))
+
+
+def test_replaced_copies_as_dataclasses_replace_does(engine_data: Path) -> None:
+    import dataclasses
+
+    from dedup_engine.slotted import replaced
+
+    path = sorted(p for p in engine_data.rglob("*") if p.suffix.lower() == ".png")[0]
+    original = fingerprint(path.name, path.read_bytes(), DedupParams())
+    assert isinstance(original, Fingerprint) and original.proof is not None
+    changes = {"proof": None, "signature": None, "centred_signature": None}
+    ours, theirs = replaced(original, **changes), dataclasses.replace(original, **changes)
+    _equal(ours, theirs)
+    assert ours is not original and original.proof is not None  # the original is left as it was
+    assert ours.pixel_digest is original.pixel_digest  # the other fields are shared, as dataclasses shares them
+    with pytest.raises(TypeError, match="no field 'colour'"):
+        replaced(original, colour=1)
