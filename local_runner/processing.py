@@ -120,7 +120,8 @@ class RunProcessor:
                  f" against {len(kept)} kept images" if kept else "")
         result = self._decide(run, records, len(fresh)) if fresh else self._nothing_to_decide(run)
         result = _with_entries(result, skipped, errors)
-        result = result.model_copy(update={"files": [self._planned(run, o) for o in result.files]})
+        for outcome in result.files:  # set on this pass's own outcomes (a copy of each cost 0.3 s at 40,000 files)
+            outcome.destination = self._destination(run, outcome)
         number = (state.passes if state and state.status == "processed" else 0) + 1
         seen = {path: (size, mtime) for path, size, mtime in fresh}
         combined = _merge(previous, result) if previous else result
@@ -226,10 +227,10 @@ class RunProcessor:
         return DedupResult(run=run, method=self.params.method, params=self.params, counts=Counts(), files=[],
                            started_at=now, finished_at=now, tool_version=__version__)
 
-    def _planned(self, run: str, outcome: FileOutcome) -> FileOutcome:
+    def _destination(self, run: str, outcome: FileOutcome) -> str | None:
         if outcome.sha256 is None or outcome.status in ("error", "skipped"):  # left untouched
-            return outcome.model_copy(update={"destination": None})
-        return outcome.model_copy(update={"destination": self.layout.destination(run, outcome)})
+            return None
+        return self.layout.destination(run, outcome)
 
     def finish_interrupted(self, run: str) -> bool:
         """Complete a pass that was stopped during its moves: finish the journal, record where files went."""

@@ -143,13 +143,13 @@ def _run(context: t.Any, manifest: FolderManifest, params: DedupParams, settings
             labeller.abandon()
             raise RunNotReady(message)
         labelled, failed = labeller.finish()
-    # (made here, not as each outcome comes in: 0.3 s at 40,000 files, but the copies would then live beside the
-    # worker processes, adding 50 MB to the run's peak)
-    result = result.model_copy(update={"files": [
-        o.model_copy(update={"file_key": pointers[o.path]["fileKey"], "file_id": pointers[o.path].get("fileId"),
-                             "label_error": failed.get(o.path)})
-        for o in result.files
-    ]})
+    # Each outcome's pointer and label error, set on the engine's own outcomes: nothing else holds them (the labels
+    # were made from them as they came). A copy of each cost 0.3 s at 40,000 files, at the end of the run, where one
+    # core waits; setting the fields costs 0.02 s.
+    for outcome in result.files:
+        pointer = pointers[outcome.path]
+        outcome.file_key, outcome.file_id = pointer["fileKey"], pointer.get("fileId")
+        outcome.label_error = failed.get(outcome.path)
     return result, labelled, failed
 
 
