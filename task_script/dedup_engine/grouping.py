@@ -21,7 +21,7 @@ from .hashing import hamming
 from .index import MultiIndexHash
 from .models import DedupParams, Proof as ProofKind
 from .mse import MseIndex
-from .proof import MIN_CONTENT, PROOF_MAX_SIDE, Prepared, ProofImage, fitted_rms, lower_bounds, prove
+from .proof import MIN_CONTENT, PROOF_MAX_SIDE, Prepared, ProofImage, fitted_rms, lower_bounds, prove, reshaped_bound
 from .previews import preview_jpeg
 from .signatures import NearestSignatures, SignatureTable
 from .slotted import replaced
@@ -194,7 +194,17 @@ class Grouper:
         proofs = 0
         try:
             for item, bound in zip(ranked, bounds):
-                if bound > (FIRST_BOUND if proofs == 0 else LATER_BOUND) * threshold:
+                limit = (FIRST_BOUND if proofs == 0 else LATER_BOUND) * threshold
+                kept_proof = self._proof(item)
+                if kept_proof.shape != fp.proof.shape:  # another frame size: bounded here, when it comes to it
+                    if proofs == allowed:
+                        break
+                    candidate = candidate or fp.proof.prepared()
+                    limit = FIRST_BOUND * threshold  # such copies bound higher (up to 0.14): every proof gets the
+                    # first one's room
+                    bound = reshaped_bound(kept_proof, fp.proof, candidate.smooth(), max_shift_px=shift,
+                                           enough=limit)
+                if bound > limit:
                     self.bound_rejections += 1
                     if nearest is None or (not nearest[2] and bound < nearest[0]):
                         nearest = (float(bound), item, False, False)

@@ -45,7 +45,7 @@ from .registration import GAIN_RANGE, Prepared, Warp, fitted_rms, lowpass, mean_
 from .registration import residual as residual_at
 
 __all__ = ["Envelope", "Prepared", "Proof", "ProofImage", "fitted_rms", "lower_bound", "lower_bounds", "lowpass",
-           "prepare", "prove"]
+           "prepare", "prove", "reshaped_bound"]
 
 PROOF_MAX_SIDE = 128
 MIN_CONTENT = 2.0  # grey levels of standard deviation below which a frame is "empty"
@@ -57,6 +57,10 @@ RESIZE_GIVE_UP = 3.0  # times max_residual: kernels differ by tenths of a grey l
 ENVELOPE_BLOCK = 4  # proof pixels per envelope block side
 ENVELOPE_UNITS = 256  # an envelope's minima and maxima are held in 1/256 grey levels: as uint16, the levels up to
 # 255 fit exactly, rounded outwards to a 256th (float16, before, rounded to an eighth at the top of the range)
+RESHAPED_MIN_SIDE = 64  # proof pixels: below, no bound across frame sizes (on 40 px frames a 3 px crop moves the
+# frame's levels, which the bound's offset starts from, by a tenth or more, and its own border reflection reaches a
+# third of it: realdup-dev's crops of 40 px frames bound up to 2.2 against residuals of 0; their proofs cost little)
+CROP_EDGE = 6  # proof pixels: the low-pass's reach (13 taps at sigma 1.5), where a crop's border changed it
 REFINE_WITHIN = 3.0  # times max_residual: a placement estimated beyond it is not refined (see registration.register)
 
 
@@ -204,6 +208,72 @@ def lower_bound(kept: ProofImage, candidate: ProofImage, *, max_shift_px: int) -
         offset += float((np.maximum(means - high - offset, 0.0) - np.maximum(low + offset - means, 0.0)).mean())
     distance = np.maximum(np.maximum(means - high - offset, low + offset - means), 0.0)
     return math.sqrt(float((distance * distance).mean()))
+
+
+def reshaped_bound(kept: ProofImage, candidate: ProofImage, smooth: np.ndarray, *, max_shift_px: int,
+                   enough: float = -1.0) -> float:
+    """``lower_bound`` for a candidate of another frame size than the kept image (``smooth``: the candidate's
+    low-passed proof image, ``Prepared.smooth``): the smaller of the bounds of the registrations ``prove`` would
+    try. A crop or shift: the candidate's blocks taken with the frames' centres aligned (a crop of up to
+    ``max_shift_px`` a side moves them by at most the envelope's radius). A resize: the candidate resampled onto
+    the kept image's grid (bilinear, centres aligned; the low-passed image varies slowly). Calibrated as the
+    shape-equal bound is (see the module notes): on realdup-dev and the generated sets, no passing proof's pair
+    bounds above 0.14 (bench/calibrate_proof.py). 0.0 where no bound is known (one of the frames near empty or too
+    small for blocks, other reduction factors), or where neither registration applies (``prove`` then fails at
+    once). A bound of at most ``enough`` is returned as soon as found (the caller proves the pair then anyway)."""
+    a, b = kept.envelope, candidate.envelope
+    (kh, kw), (ch, cw) = kept.size, candidate.size
+    if a is None or b is None or a.std < 1e-3 or kept.factor != candidate.factor or kept.shape == candidate.shape \
+            or a.radius < math.ceil(max_shift_px / kept.factor) \
+            or min(*kept.shape, *candidate.shape) < RESHAPED_MIN_SIDE:
+        return 0.0
+    crop = abs(kh - ch) <= 2 * max_shift_px and abs(kw - cw) <= 2 * max_shift_px
+    resize = abs(kh / kw - ch / cw) <= MAX_ASPECT_CHANGE * (kh / kw) \
+        and 1 / MAX_SCALE <= math.sqrt(kh * kw / (ch * cw)) <= MAX_SCALE
+    blocks_high, blocks_wide = a.low.shape
+    margin = math.ceil(a.radius / ENVELOPE_BLOCK)
+    bounds = []
+    if crop:  # kept proof pixel (y, x) on candidate pixel (y - dy, x - dx): the blocks inside both, in the margin
+        dy, dx = (kept.shape[0] - smooth.shape[0]) // 2, (kept.shape[1] - smooth.shape[1]) // 2
+        # (less CROP_EDGE pixels inside either image's edges, where its low-pass reflected its own border: the
+        # cropped one's differs there from the other's)
+        edge = -(-CROP_EDGE // ENVELOPE_BLOCK)
+        rows = (max(margin, edge, -(-(dy + CROP_EDGE) // ENVELOPE_BLOCK)),
+                min(blocks_high - max(margin, edge), (smooth.shape[0] + dy - CROP_EDGE) // ENVELOPE_BLOCK))
+        cols = (max(margin, edge, -(-(dx + CROP_EDGE) // ENVELOPE_BLOCK)),
+                min(blocks_wide - max(margin, edge), (smooth.shape[1] + dx - CROP_EDGE) // ENVELOPE_BLOCK))
+        if rows[1] - rows[0] >= 2 and cols[1] - cols[0] >= 2:
+            part = smooth[rows[0] * ENVELOPE_BLOCK - dy : rows[1] * ENVELOPE_BLOCK - dy,
+                          cols[0] * ENVELOPE_BLOCK - dx : cols[1] * ENVELOPE_BLOCK - dx]
+            bounds.append(_block_bound(a, part, rows, cols, b.mean, b.std))
+            if bounds[-1] <= enough:
+                return bounds[-1]
+    if resize:
+        resampled = cv2.resize(smooth, (kept.shape[1], kept.shape[0]), interpolation=cv2.INTER_LINEAR)
+        rows, cols = (margin, blocks_high - margin), (margin, blocks_wide - margin)
+        if rows[1] - rows[0] >= 2 and cols[1] - cols[0] >= 2:
+            part = resampled[rows[0] * ENVELOPE_BLOCK : rows[1] * ENVELOPE_BLOCK,
+                             cols[0] * ENVELOPE_BLOCK : cols[1] * ENVELOPE_BLOCK]
+            bounds.append(_block_bound(a, part, rows, cols, b.mean, b.std))
+        else:
+            bounds.append(0.0)
+    elif crop and not bounds:
+        bounds.append(0.0)
+    return min(bounds) if bounds else 0.0
+
+
+def _block_bound(a: Envelope, part: np.ndarray, rows: tuple[int, int], cols: tuple[int, int], mean: float,
+                 std: float) -> float:
+    """The bound of the low-passed pixels ``part``, laid over the kept image's envelope blocks ``rows`` x
+    ``cols``: their block means (an area reduction by the block side, exact for a whole factor) against those
+    blocks' minima and maxima."""
+    means = cv2.resize(part, (cols[1] - cols[0], rows[1] - rows[0]), interpolation=cv2.INTER_AREA)
+    low = a.low[rows[0] : rows[1], cols[0] : cols[1]].astype(np.float32)
+    high = a.high[rows[0] : rows[1], cols[0] : cols[1]].astype(np.float32)
+    # the gain from the frames' contrasts, and 1: a crop changes a frame's contrast as a gain would (measured up to
+    # 0.59 against a residual of 0 with the contrasts' gain alone, on the fundus tile cropped by 3 px)
+    return float(_outside_rms(means, mean, std, np.stack([low, low]), np.stack([high, high]),
+                              np.array([a.mean, a.mean], np.float32), np.array([a.std, std], np.float32)).min())
 
 
 def lower_bounds(kept: Sequence[ProofImage], candidate: ProofImage, *, max_shift_px: int) -> np.ndarray:
