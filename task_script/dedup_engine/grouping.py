@@ -200,7 +200,7 @@ class Grouper:
                     if proofs == allowed:
                         break
                     candidate = candidate or fp.proof.prepared()
-                    limit = FIRST_BOUND * threshold  # such copies bound higher (up to 0.14): every proof gets the
+                    limit = FIRST_BOUND * threshold  # such copies bound higher (up to 0.17): every proof gets the
                     # first one's room
                     bound = reshaped_bound(kept_proof, fp.proof, candidate.smooth(), max_shift_px=shift,
                                            enough=limit)

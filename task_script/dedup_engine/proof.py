@@ -22,7 +22,9 @@ so the RMS of the distance from the candidate's block means to the kept image's 
 residual (Jensen's inequality per block). It is exact for a given gain and offset; the gain is estimated from the
 two images' contrast, so it is a calibrated bound rather than a proven one: on realdup-dev no pair whose proof
 passes scores above 0.26 while candidates are rejected only above ``max_residual`` (0.75 by default). A rejection
-can only keep an image that a proof would have archived; it never archives anything.
+can only keep an image that a proof would have archived; it never archives anything. A candidate of another frame
+size (a crop, a resize) is bounded the same way once its low-passed pixels are laid over the kept image's blocks
+(``reshaped_bound``).
 """
 
 from __future__ import annotations
@@ -217,10 +219,10 @@ def reshaped_bound(kept: ProofImage, candidate: ProofImage, smooth: np.ndarray, 
     try. A crop or shift: the candidate's blocks taken with the frames' centres aligned (a crop of up to
     ``max_shift_px`` a side moves them by at most the envelope's radius). A resize: the candidate resampled onto
     the kept image's grid (bilinear, centres aligned; the low-passed image varies slowly). Calibrated as the
-    shape-equal bound is (see the module notes): on realdup-dev and the generated sets, no passing proof's pair
-    bounds above 0.14 (bench/calibrate_proof.py). 0.0 where no bound is known (one of the frames near empty or too
-    small for blocks, other reduction factors), or where neither registration applies (``prove`` then fails at
-    once). A bound of at most ``enough`` is returned as soon as found (the caller proves the pair then anyway)."""
+    shape-equal bound is (see the module notes): no true pair of realdup-dev bounds above 0.17, and no pair whose
+    proof passed at 40,000 generated images above 0.14. 0.0 where no bound is known (frames under
+    RESHAPED_MIN_SIDE, too few blocks inside both, other reduction factors), or where neither registration applies
+    (``prove`` then fails at once). A bound of at most ``enough`` is returned as soon as found (the caller proves the pair then anyway)."""
     a, b = kept.envelope, candidate.envelope
     (kh, kw), (ch, cw) = kept.size, candidate.size
     if a is None or b is None or a.std < 1e-3 or kept.factor != candidate.factor or kept.shape == candidate.shape \
@@ -242,23 +244,21 @@ def reshaped_bound(kept: ProofImage, candidate: ProofImage, smooth: np.ndarray, 
                 min(blocks_high - max(margin, edge), (smooth.shape[0] + dy - CROP_EDGE) // ENVELOPE_BLOCK))
         cols = (max(margin, edge, -(-(dx + CROP_EDGE) // ENVELOPE_BLOCK)),
                 min(blocks_wide - max(margin, edge), (smooth.shape[1] + dx - CROP_EDGE) // ENVELOPE_BLOCK))
-        if rows[1] - rows[0] >= 2 and cols[1] - cols[0] >= 2:
-            part = smooth[rows[0] * ENVELOPE_BLOCK - dy : rows[1] * ENVELOPE_BLOCK - dy,
-                          cols[0] * ENVELOPE_BLOCK - dx : cols[1] * ENVELOPE_BLOCK - dx]
-            bounds.append(_block_bound(a, part, rows, cols, b.mean, b.std))
-            if bounds[-1] <= enough:
-                return bounds[-1]
+        if rows[1] - rows[0] < 2 or cols[1] - cols[0] < 2:
+            return 0.0  # too few blocks inside both: a crop could pass unbounded
+        part = smooth[rows[0] * ENVELOPE_BLOCK - dy : rows[1] * ENVELOPE_BLOCK - dy,
+                      cols[0] * ENVELOPE_BLOCK - dx : cols[1] * ENVELOPE_BLOCK - dx]
+        bounds.append(_block_bound(a, part, rows, cols, b.mean, b.std))
+        if bounds[-1] <= enough:
+            return bounds[-1]
     if resize:
-        resampled = cv2.resize(smooth, (kept.shape[1], kept.shape[0]), interpolation=cv2.INTER_LINEAR)
         rows, cols = (margin, blocks_high - margin), (margin, blocks_wide - margin)
-        if rows[1] - rows[0] >= 2 and cols[1] - cols[0] >= 2:
-            part = resampled[rows[0] * ENVELOPE_BLOCK : rows[1] * ENVELOPE_BLOCK,
-                             cols[0] * ENVELOPE_BLOCK : cols[1] * ENVELOPE_BLOCK]
-            bounds.append(_block_bound(a, part, rows, cols, b.mean, b.std))
-        else:
-            bounds.append(0.0)
-    elif crop and not bounds:
-        bounds.append(0.0)
+        if rows[1] - rows[0] < 2 or cols[1] - cols[0] < 2:
+            return 0.0
+        resampled = cv2.resize(smooth, (kept.shape[1], kept.shape[0]), interpolation=cv2.INTER_LINEAR)
+        part = resampled[rows[0] * ENVELOPE_BLOCK : rows[1] * ENVELOPE_BLOCK,
+                         cols[0] * ENVELOPE_BLOCK : cols[1] * ENVELOPE_BLOCK]
+        bounds.append(_block_bound(a, part, rows, cols, b.mean, b.std))
     return min(bounds) if bounds else 0.0
 
 
