@@ -202,8 +202,7 @@ class Grouper:
                     candidate = candidate or fp.proof.prepared()
                     limit = FIRST_BOUND * threshold  # such copies bound higher (up to 0.17): every proof gets the
                     # first one's room
-                    bound = reshaped_bound(kept_proof, fp.proof, candidate.smooth(), max_shift_px=shift,
-                                           enough=limit)
+                    bound = reshaped_bound(kept_proof, fp.proof, candidate.smooth(), max_shift_px=shift)
                 if bound > limit:
                     self.bound_rejections += 1
                     if nearest is None or (not nearest[2] and bound < nearest[0]):
@@ -214,12 +213,13 @@ class Grouper:
                 proofs += 1
                 self.proofs_run += 1
                 candidate = candidate or fp.proof.prepared()
-                proof = prove(self._unpacked(item), candidate, max_residual=threshold, max_shift_px=shift)
+                kept = self._unpacked(item)
+                proof = prove(kept, candidate, max_residual=threshold, max_shift_px=shift)
                 if proof.passed:
                     distance = hamming(fp.hash_int, self.kept[item].hash_int)
                     found_by = f", a candidate by its {hits[item]}"
                     reason = f"hash distance {distance}{found_by}; {proof.reason}"
-                    self._preview(fp, item)
+                    self._preview(fp, item, kept.pixels)
                     return Decision(fp.path, self.kept[item].path, "near_duplicate", float(distance),
                                     proof.residual, reason)
                 if nearest is None or not nearest[2] or proof.residual < nearest[0]:
@@ -241,9 +241,10 @@ class Grouper:
             return Decision(fp.path, reason=reason)
         return Decision(fp.path, residual=value, reason=reason, nearest=self.kept[item].path)
 
-    def _preview(self, fp: Fingerprint, item: int) -> None:
+    def _preview(self, fp: Fingerprint, item: int, kept_pixels: np.ndarray | None = None) -> None:
         """Thumbnails of an archived image and, the first time, of its kept image: only a group's images are shown,
-        so only they are made (from the proof images, a whole-factor reduction of at most 128 pixels a side)."""
+        so only they are made (from the proof images, a whole-factor reduction of at most 128 pixels a side; the
+        kept one from ``kept_pixels`` if given, its proof image as the proof unpacked it, float32 of 8-bit values)."""
         if self._previews is None or fp.proof is None:
             return
         # a proof image is at most PROOF_MAX_SIDE a side: encoded as it is (31 us), where its area reduction to the
@@ -252,7 +253,8 @@ class Grouper:
         kept = self.kept[item]
         if item not in self._previewed and kept.proof is not None:
             self._previewed.add(item)
-            self._previews(kept.path, preview_jpeg(kept.proof.pixels, side=PROOF_MAX_SIDE))
+            pixels = kept.proof.pixels if kept_pixels is None else kept_pixels.astype(np.uint8)  # exact: whole levels
+            self._previews(kept.path, preview_jpeg(pixels, side=PROOF_MAX_SIDE))
 
     def _unpacked(self, item: int) -> Prepared:
         """A kept image's proof image ready for ``prove``; the most recently proven ones are held unpacked (a few

@@ -212,17 +212,18 @@ def lower_bound(kept: ProofImage, candidate: ProofImage, *, max_shift_px: int) -
     return math.sqrt(float((distance * distance).mean()))
 
 
-def reshaped_bound(kept: ProofImage, candidate: ProofImage, smooth: np.ndarray, *, max_shift_px: int,
-                   enough: float = -1.0) -> float:
+def reshaped_bound(kept: ProofImage, candidate: ProofImage, smooth: np.ndarray, *, max_shift_px: int) -> float:
     """``lower_bound`` for a candidate of another frame size than the kept image (``smooth``: the candidate's
     low-passed proof image, ``Prepared.smooth``): the smaller of the bounds of the registrations ``prove`` would
     try. A crop or shift: the candidate's blocks taken with the frames' centres aligned (a crop of up to
     ``max_shift_px`` a side moves them by at most the envelope's radius). A resize: the candidate resampled onto
-    the kept image's grid (bilinear, centres aligned; the low-passed image varies slowly). Calibrated as the
-    shape-equal bound is (see the module notes): no true pair of realdup-dev bounds above 0.17, and no pair whose
-    proof passed at 40,000 generated images above 0.14. 0.0 where no bound is known (frames under
+    the kept image's grid (bilinear, centres aligned; the low-passed image varies slowly). Each with the gain from
+    the frames' contrasts and with 1, the smaller counting (a crop changes a frame's contrast as a gain would:
+    measured up to 0.59 against a residual of 0 with the contrasts' gain alone, on the fundus tile cropped by 3 px).
+    Calibrated as the shape-equal bound is (see the module notes): no true pair of realdup-dev bounds above 0.17,
+    and no pair whose proof passed at 40,000 generated images above 0.14. 0.0 where no bound is known (frames under
     RESHAPED_MIN_SIDE, too few blocks inside both, other reduction factors), or where neither registration applies
-    (``prove`` then fails at once). A bound of at most ``enough`` is returned as soon as found (the caller proves the pair then anyway)."""
+    (``prove`` then fails at once)."""
     a, b = kept.envelope, candidate.envelope
     (kh, kw), (ch, cw) = kept.size, candidate.size
     if a is None or b is None or a.std < 1e-3 or kept.factor != candidate.factor or kept.shape == candidate.shape \
@@ -232,48 +233,46 @@ def reshaped_bound(kept: ProofImage, candidate: ProofImage, smooth: np.ndarray, 
     crop = abs(kh - ch) <= 2 * max_shift_px and abs(kw - cw) <= 2 * max_shift_px
     resize = abs(kh / kw - ch / cw) <= MAX_ASPECT_CHANGE * (kh / kw) \
         and 1 / MAX_SCALE <= math.sqrt(kh * kw / (ch * cw)) <= MAX_SCALE
+    if not crop and not resize:
+        return 0.0
     blocks_high, blocks_wide = a.low.shape
     margin = math.ceil(a.radius / ENVELOPE_BLOCK)
-    bounds = []
-    if crop:  # kept proof pixel (y, x) on candidate pixel (y - dy, x - dx): the blocks inside both, in the margin
-        dy, dx = (kept.shape[0] - smooth.shape[0]) // 2, (kept.shape[1] - smooth.shape[1]) // 2
-        # (less CROP_EDGE pixels inside either image's edges, where its low-pass reflected its own border: the
-        # cropped one's differs there from the other's)
-        edge = -(-CROP_EDGE // ENVELOPE_BLOCK)
-        rows = (max(margin, edge, -(-(dy + CROP_EDGE) // ENVELOPE_BLOCK)),
-                min(blocks_high - max(margin, edge), (smooth.shape[0] + dy - CROP_EDGE) // ENVELOPE_BLOCK))
-        cols = (max(margin, edge, -(-(dx + CROP_EDGE) // ENVELOPE_BLOCK)),
-                min(blocks_wide - max(margin, edge), (smooth.shape[1] + dx - CROP_EDGE) // ENVELOPE_BLOCK))
-        if rows[1] - rows[0] < 2 or cols[1] - cols[0] < 2:
-            return 0.0  # too few blocks inside both: a crop could pass unbounded
-        part = smooth[rows[0] * ENVELOPE_BLOCK - dy : rows[1] * ENVELOPE_BLOCK - dy,
-                      cols[0] * ENVELOPE_BLOCK - dx : cols[1] * ENVELOPE_BLOCK - dx]
-        bounds.append(_block_bound(a, part, rows, cols, b.mean, b.std))
-        if bounds[-1] <= enough:
-            return bounds[-1]
-    if resize:
+    # one set of the kept image's blocks for both registrations: inside its margin and, for a crop, inside both
+    # frames with the centres aligned, less CROP_EDGE pixels inside either image's edges (where its low-pass
+    # reflected its own border: the cropped one's differs there from the other's)
+    dy, dx = (kept.shape[0] - smooth.shape[0]) // 2, (kept.shape[1] - smooth.shape[1]) // 2
+    if crop:
+        edge = max(margin, -(-CROP_EDGE // ENVELOPE_BLOCK))
+        rows = (max(edge, -(-(dy + CROP_EDGE) // ENVELOPE_BLOCK)),
+                min(blocks_high - edge, (smooth.shape[0] + dy - CROP_EDGE) // ENVELOPE_BLOCK))
+        cols = (max(edge, -(-(dx + CROP_EDGE) // ENVELOPE_BLOCK)),
+                min(blocks_wide - edge, (smooth.shape[1] + dx - CROP_EDGE) // ENVELOPE_BLOCK))
+    else:
         rows, cols = (margin, blocks_high - margin), (margin, blocks_wide - margin)
-        if rows[1] - rows[0] < 2 or cols[1] - cols[0] < 2:
-            return 0.0
+    if rows[1] - rows[0] < 2 or cols[1] - cols[0] < 2:
+        return 0.0  # too few blocks: no bound
+    size = (cols[1] - cols[0], rows[1] - rows[0])
+    hypotheses = []  # the candidate's block means on those blocks as each registration lays it (an area reduction
+    # by the block side: exact block means)
+    if crop:
+        hypotheses.append(cv2.resize(smooth[rows[0] * ENVELOPE_BLOCK - dy : rows[1] * ENVELOPE_BLOCK - dy,
+                                            cols[0] * ENVELOPE_BLOCK - dx : cols[1] * ENVELOPE_BLOCK - dx],
+                                     size, interpolation=cv2.INTER_AREA))
+    if resize:
         resampled = cv2.resize(smooth, (kept.shape[1], kept.shape[0]), interpolation=cv2.INTER_LINEAR)
-        part = resampled[rows[0] * ENVELOPE_BLOCK : rows[1] * ENVELOPE_BLOCK,
-                         cols[0] * ENVELOPE_BLOCK : cols[1] * ENVELOPE_BLOCK]
-        bounds.append(_block_bound(a, part, rows, cols, b.mean, b.std))
-    return min(bounds) if bounds else 0.0
-
-
-def _block_bound(a: Envelope, part: np.ndarray, rows: tuple[int, int], cols: tuple[int, int], mean: float,
-                 std: float) -> float:
-    """The bound of the low-passed pixels ``part``, laid over the kept image's envelope blocks ``rows`` x
-    ``cols``: their block means (an area reduction by the block side, exact for a whole factor) against those
-    blocks' minima and maxima."""
-    means = cv2.resize(part, (cols[1] - cols[0], rows[1] - rows[0]), interpolation=cv2.INTER_AREA)
-    low = a.low[rows[0] : rows[1], cols[0] : cols[1]].astype(np.float32)
-    high = a.high[rows[0] : rows[1], cols[0] : cols[1]].astype(np.float32)
-    # the gain from the frames' contrasts, and 1: a crop changes a frame's contrast as a gain would (measured up to
-    # 0.59 against a residual of 0 with the contrasts' gain alone, on the fundus tile cropped by 3 px)
-    return float(_outside_rms(means, mean, std, np.stack([low, low]), np.stack([high, high]),
-                              np.array([a.mean, a.mean], np.float32), np.array([a.std, std], np.float32)).min())
+        hypotheses.append(cv2.resize(resampled[rows[0] * ENVELOPE_BLOCK : rows[1] * ENVELOPE_BLOCK,
+                                               cols[0] * ENVELOPE_BLOCK : cols[1] * ENVELOPE_BLOCK],
+                                     size, interpolation=cv2.INTER_AREA))
+    count = 2 * len(hypotheses)  # each with the contrasts' gain and with 1
+    means = np.empty((count, size[1], size[0]), np.float32)
+    means[0::2] = means[1::2] = hypotheses
+    low = np.empty_like(means)
+    high = np.empty_like(means)
+    low[:] = a.low[rows[0] : rows[1], cols[0] : cols[1]]
+    high[:] = a.high[rows[0] : rows[1], cols[0] : cols[1]]
+    deviations = np.array([a.std, b.std] * len(hypotheses), np.float32)  # b's own for a gain of 1
+    return float(_outside_rms(means, b.mean, b.std, low, high, np.full(count, a.mean, np.float32),
+                              deviations).min())
 
 
 def lower_bounds(kept: Sequence[ProofImage], candidate: ProofImage, *, max_shift_px: int) -> np.ndarray:
@@ -308,8 +307,8 @@ def lower_bounds(kept: Sequence[ProofImage], candidate: ProofImage, *, max_shift
 
 def _outside_rms(means: np.ndarray, b_mean: float, b_std: float, low: np.ndarray, high: np.ndarray,
                  a_mean: np.ndarray, a_std: np.ndarray) -> np.ndarray:
-    """RMS distance of one image's block means from each of k envelopes (k, H, W; in ENVELOPE_UNITS, float32, both
-    overwritten), gain from the contrasts and offset fitted, as in ``lower_bound``. With the block means less the
+    """RMS distance of one image's block means (H, W; or one set for each envelope, k, H, W) from each of k
+    envelopes (k, H, W; in ENVELOPE_UNITS, float32, both overwritten), gain from the contrasts and offset fitted, as in ``lower_bound``. With the block means less the
     offset, m, the distance outside [low, high] is m - clip(m, low, high) (signed: the offset's step is its mean),
     which takes a third of the array operations of the two one-sided distances. The arithmetic is ``np.mean``'s
     (a float64 ``np.add.reduce`` over each envelope, then a division), in place and without its Python layer (70 ->
@@ -318,9 +317,9 @@ def _outside_rms(means: np.ndarray, b_mean: float, b_std: float, low: np.ndarray
     scale = (gain / np.float32(ENVELOPE_UNITS))[:, None, None]
     np.multiply(low, scale, out=low)
     np.multiply(high, scale, out=high)
-    shifted = means[None] - (np.float32(b_mean) - gain * a_mean)[:, None, None]
+    shifted = (means if means.ndim == 3 else means[None]) - (np.float32(b_mean) - gain * a_mean)[:, None, None]
     outside = np.empty_like(shifted)
-    count = means.size
+    count = means.shape[-2] * means.shape[-1]
     for step in range(4):
         np.maximum(shifted, low, out=outside)
         np.minimum(outside, high, out=outside)
