@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Mapping
 
 from dedup_engine.errors import InputError
+from dedup_engine.models import PLAIN_PATH
 
 WRITABLE_CATEGORIES = frozenset({"IDS", "PROCESSED", "TMP"})
 
@@ -67,6 +68,7 @@ class FileSystemContext:
     linked_dirs: frozenset[str] = field(
         default=frozenset(), metadata={"doc": "top-level folders that may be links to another volume (unique/)"})
     _folders: dict[tuple[str, ...], Path] = field(default_factory=dict, init=False, repr=False)  # checked, by parts
+    _folder_texts: dict[str, str] = field(default_factory=dict, init=False, repr=False)  # the same, by "/"-key
 
     def pointer(self, relative: str) -> dict[str, Any]:
         return {"type": "localfile", "bucket": None, "fileKey": relative, "fileId": None, "version": None}
@@ -105,6 +107,15 @@ class FileSystemContext:
         raise InputError(f"invalid read_file form {form!r}")
 
     def byte_source(self, file: Mapping[str, Any]) -> FileReader:
+        key = file.get("fileKey") if isinstance(file, Mapping) else None
+        if isinstance(key, str) and PLAIN_PATH.fullmatch(key):  # no "", ".", ".." part, no drive, no backslash
+            # joined as text under its folder, checked once (the engine takes 40,000 of these in its deciding
+            # thread: 20 -> 5 us each)
+            parent, _, name = key.rpartition("/")
+            folder = self._folder_texts.get(parent)
+            if folder is None:
+                folder = self._folder_texts[parent] = os.fspath(self._path(file).parent)
+            return FileReader(os.path.join(folder, name))
         return FileReader(str(self._path(file)))
 
     def write_file(

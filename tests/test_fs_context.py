@@ -55,6 +55,27 @@ def test_an_output_folder_may_live_on_another_volume(root: Path) -> None:
         FileSystemContext(root).read_file({"fileKey": "unique/k.png"})
 
 
+@pytest.mark.parametrize("key", ["run/sub/a.png", "a.png", "run/./sub/a.png", "run//sub/a.png", "run/sub/.a.png",
+                                 "run/door/key.png", "../secret/key.png", "/etc/passwd", "run\\x.png", ""])
+def test_a_byte_source_reads_what_read_file_reads_and_refuses_what_it_refuses(root: Path, key: str) -> None:
+    """``byte_source`` joins plain keys as text under a folder it checked once; any other key takes read_file's
+    path. Either way the same file, or the same refusal."""
+    os.symlink(root.parent / "secret", root / "run" / "door", target_is_directory=True)
+    (root / "a.png").write_bytes(b"top")
+    (root / "run" / "sub" / ".a.png").write_bytes(b"hidden")
+    context = FileSystemContext(root)
+    try:
+        expected = str(context._path({"fileKey": key}))
+    except InputError as refusal:
+        with pytest.raises(InputError, match=str(refusal).split(" ")[0]):
+            context.byte_source({"fileKey": key})
+        return
+    for _ in range(2):  # its folder checked, then remembered
+        reader = context.byte_source({"fileKey": key})
+        assert reader.path == expected or Path(reader.path) == Path(expected)
+        assert reader() == context.read_file({"fileKey": key})["body"]
+
+
 def test_only_processed_and_ids_files_are_written(root: Path) -> None:
     context = FileSystemContext(root)
     pointer = context.write_file("{}", "result.json", "PROCESSED")

@@ -409,3 +409,16 @@ def test_once_a_file_is_missing_the_rest_are_read_once_to_be_named_and_nothing_i
     assert f"1 in the data lake with other bytes than the manifest's sha256: {changed}" in message
     assert context.reads == {f"lab/run-8/{n}": 1 for n in [*names, "dedup-manifest.json"]}
     assert context.labels == {} and not _written(context)
+
+
+@pytest.mark.parametrize("pointer", [
+    {"fileKey": "run/a.png"},
+    {"type": "s3file", "bucket": "b", "fileKey": "run/a.png", "fileId": "id-1", "version": "v2"},
+    {"type": "localfile", "bucket": None, "fileKey": "run/a.png", "fileId": None, "version": None},
+    {"fileKey": "run/a.png", "bucket": "b", "customer": {"name": "x", "note": None}, "tag": None},  # extras
+])
+def test_a_file_pointer_is_passed_on_as_model_dump_gives_it(pointer: dict) -> None:
+    from dedup_engine.models import ManifestFile
+
+    entry = ManifestFile.model_validate({"path": "a.png", "file": pointer})
+    assert load_main()._pointer(entry) == entry.file.model_dump(exclude_none=True)
