@@ -17,6 +17,6 @@ if __name__ == "__main__":
     # The collector's default thresholds (700, 10, 10) made this process run 1,670 young and 9 full collections over
     # a 40,000-image run: 1.0 s, 0.34 s of it in the single-core start (a full pass walks every object the imports
     # and the 40,000-entry listing and manifest hold; it found 0-9 objects to free each time). A run makes few
-    # reference cycles: collecting every 50,000 allocations, and fully only every 100 middle passes, cost 0.31 s.
+    # reference cycles: collecting every 50,000 allocations, and fully only every 100 middle passes, cost 0.31-0.38 s.
     gc.set_threshold(50_000, 20, 100)
     sys.exit(main())

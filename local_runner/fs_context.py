@@ -110,7 +110,7 @@ class FileSystemContext:
         key = file.get("fileKey") if isinstance(file, Mapping) else None
         if isinstance(key, str) and PLAIN_PATH.fullmatch(key):  # no "", ".", ".." part, no drive, no backslash
             # joined as text under its folder, checked once (the engine takes 40,000 of these in its deciding
-            # thread: 20 -> 5 us each)
+            # thread: 4 -> 2 us each)
             parent, _, name = key.rpartition("/")
             folder = self._folder_texts.get(parent)
             if folder is None:

@@ -91,9 +91,8 @@ def widen_result_pipe(pool: object, size: int = RESULT_PIPE_BYTES) -> int | None
 
     A worker hands each finished chunk (350-460 KB of fingerprints for 16 images; 32 images since, about 900 KB)
     to a thread of the deciding process, which reads it only when it gets the interpreter lock from the thread that
-    decides. Through 64 KiB the worker
-    waited for that handover six times a chunk: 7 % of its time at 40,000 images (py-spy), 4 % with 1 MiB, and
-    runs took 3-6 % less (alternating runs at 5,000 and 40,000 images)."""
+    decides. Through 64 KiB the worker waited for that handover six times a chunk: 7 % of its time at 40,000 images
+    (py-spy), 4 % with 1 MiB, and runs took 3-6 % less (alternating runs at 5,000 and 40,000 images)."""
     if not sys.platform.startswith("linux"):
         return None
     reader = getattr(getattr(pool, "_result_queue", None), "_reader", None)  # CPython's SimpleQueue of the pool
