@@ -136,8 +136,11 @@ class RunProcessor:
             report.seconds = time.perf_counter() - started
             return report
         data = result.model_dump_json(indent=2).encode()  # a first pass's result is the run's: serialised once
-        records.write_pass(data, number)
-        records.write_result(data if combined is result else combined)
+        pass_path = records.write_pass(data, number)
+        if combined is result:
+            records.result_from_pass(pass_path, data)
+        else:
+            records.write_result(combined)
         report = RunReport(run, "dry-run" if self.dry_run else "processed", combined, records=records.folder)
         if self.dry_run:
             records.write_state(self._state(run, "dry-run", combined, number, state, seen=seen))

@@ -128,6 +128,20 @@ class RunRecords:
         """The run's result (or its JSON, already serialised)."""
         atomic_write(self.result_path, _json(result))
 
+    def result_from_pass(self, pass_path: Path, data: bytes) -> None:
+        """The run's result as the pass just written at ``pass_path`` (``data``, its bytes): a hard link to that file
+        renamed over the result, instead of the same bytes written and flushed again (0.11 s for the 29 MB of a
+        40,000-file run); written where the file system has no hard links. Both names are only ever replaced by a
+        rename, never written in place, so sharing the file changes neither."""
+        temp = self.result_path.with_name(f".{self.result_path.name}.{os.getpid()}.link.tmp")
+        try:
+            temp.unlink(missing_ok=True)
+            os.link(pass_path, temp)
+            os.replace(temp, self.result_path)
+        except OSError:
+            temp.unlink(missing_ok=True)
+            self.write_result(data)
+
     def read_pass(self, number: int) -> DedupResult:
         return load_result((self.folder / "passes" / f"{number:04d}.json").read_bytes())
 

@@ -259,3 +259,30 @@ def test_the_manifest_json_is_the_models_json(tmp_path: Path) -> None:
     assert written == expected.model_dump_json(indent=2).encode()
     read = FolderManifest.model_validate_json(manifest_json("run 1", files[:2], kept, pointer, when))
     assert [f.path for f in read.files] == ["a/img 1.png", "é.bmp"] and read.files[1].file.fileKey == "run 1/é.bmp"
+
+
+@pytest.mark.parametrize("links", [True, False])
+def test_a_first_pass_result_is_its_pass_file_and_a_later_rewrite_leaves_the_pass_alone(
+        tmp_path: Path, generated: Path, monkeypatch, links: bool) -> None:
+    """The first pass's result.json is its passes/0001.json (a hard link where the file system has them, else the
+    same bytes written); the result rewritten after the moves replaces result.json by a rename and leaves the
+    pass's record as the decision wrote it."""
+    if not links:
+        def refuse(*args, **kwargs):  # type: ignore[no-untyped-def]
+            raise OSError(errno.EPERM, "no hard links here")
+        monkeypatch.setattr("local_runner.records.os.link", refuse)
+    root = _drop_zone(tmp_path, generated)
+    assert _run(root, "--dry-run") == 0
+    records = _records(root)
+    first = records.folder / "passes" / "0001.json"
+    assert records.result_path.read_bytes() == first.read_bytes()
+    assert (os.stat(records.result_path).st_ino == os.stat(first).st_ino) == links
+    assert not list(records.folder.glob(".result.json.*"))  # no temporary name left behind
+    pass_bytes = first.read_bytes()
+    shutil.rmtree(records.folder)
+    assert _run(root) == 0  # a real pass: decided, moved, the result rewritten with where each file went
+    first = records.folder / "passes" / "0001.json"
+    result = json.loads(records.result_path.read_text())
+    assert os.stat(records.result_path).st_ino != os.stat(first).st_ino
+    assert json.loads(first.read_text())["files"] == json.loads(pass_bytes)["files"]
+    assert all(o["status"] in ("unique", "duplicate") for o in result["files"]) and len(result["files"]) == 40
