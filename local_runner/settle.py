@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .runs import RunListing
+from .runs import RunFile, RunListing
 
 
 def open_for_writing(run_dir: Path, files: Sequence[Path]) -> list[Path]:
@@ -93,7 +93,7 @@ class RunPaths(Sequence[Path]):
             return [self._path(f) for f in self._files[index]]
         return self._path(self._files[index])
 
-    def _path(self, file) -> Path:  # type: ignore[no-untyped-def]
+    def _path(self, file: RunFile) -> Path:
         return self._run.joinpath(*file.path.split("/"))
 
 
