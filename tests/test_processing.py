@@ -262,11 +262,12 @@ def test_the_manifest_json_is_the_models_json(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("links", [True, False])
-def test_a_first_pass_result_is_its_pass_file_and_a_later_rewrite_leaves_the_pass_alone(
+def test_a_first_pass_result_is_its_pass_file_until_a_move_changes_an_outcome(
         tmp_path: Path, generated: Path, monkeypatch, links: bool) -> None:
-    """The first pass's result.json is its passes/0001.json (a hard link where the file system has them, else the
-    same bytes written); the result rewritten after the moves replaces result.json by a rename and leaves the
-    pass's record as the decision wrote it."""
+    """A first pass's result.json is its passes/0001.json (a hard link where the file system has them, else the same
+    bytes written). Where every file went where the pass planned, the moves change no outcome and the result stays
+    that record; where a move fails, the result is rewritten (by a rename: the pass's record stays as the decision
+    wrote it) and names the failure."""
     if not links:
         def refuse(*args, **kwargs):  # type: ignore[no-untyped-def]
             raise OSError(errno.EPERM, "no hard links here")
@@ -278,11 +279,25 @@ def test_a_first_pass_result_is_its_pass_file_and_a_later_rewrite_leaves_the_pas
     assert records.result_path.read_bytes() == first.read_bytes()
     assert (os.stat(records.result_path).st_ino == os.stat(first).st_ino) == links
     assert not list(records.folder.glob(".result.json.*"))  # no temporary name left behind
-    pass_bytes = first.read_bytes()
     shutil.rmtree(records.folder)
-    assert _run(root) == 0  # a real pass: decided, moved, the result rewritten with where each file went
+
+    assert _run(root) == 0  # decided and moved: every file where the pass planned it
+    result = json.loads(records.result_path.read_text())
+    assert records.result_path.read_bytes() == first.read_bytes()
+    assert len(result["files"]) == 40 and all(o["status"] in ("unique", "duplicate") for o in result["files"])
+    assert all((root / o["destination"]).is_file() for o in result["files"])
+    assert not (root / RUN).exists() or not any((root / RUN).iterdir())
+
+    shutil.rmtree(root)
+    root = _drop_zone(tmp_path, generated)
+    gone = sorted((root / RUN).iterdir())[3]
+    _sabotage_before_moves(monkeypatch, gone.unlink)
+    assert _run(root) == 0  # a file gone before its move: that outcome changes, the run goes on
+    records = _records(root)
     first = records.folder / "passes" / "0001.json"
     result = json.loads(records.result_path.read_text())
+    planned = json.loads(first.read_text())
     assert os.stat(records.result_path).st_ino != os.stat(first).st_ino
-    assert json.loads(first.read_text())["files"] == json.loads(pass_bytes)["files"]
-    assert all(o["status"] in ("unique", "duplicate") for o in result["files"]) and len(result["files"]) == 40
+    changed = [o for o in result["files"] if o["path"] == gone.name]
+    assert changed and changed[0]["destination"] is None and "gone" in (changed[0]["error"] or "")
+    assert [o for o in planned["files"] if o["path"] == gone.name][0]["destination"]  # the record as decided
