@@ -185,8 +185,8 @@ def _in_order(entries: list[ManifestFile]) -> list[tuple[str, dict[str, t.Any], 
 def _pointer(entry: ManifestFile) -> dict[str, t.Any]:
     pointer = entry.file
     assert pointer is not None, "locate() gives every entry a pointer"
-    if not pointer.__pydantic_extra__:  # its plain fields as model_dump(exclude_none=True) gives them, at a fifth
-        # of the cost (0.12 s before the engine starts at 40,000 files)
+    if not pointer.__pydantic_extra__:  # its plain fields as model_dump(exclude_none=True) gives them (40,000
+        # pointers: 38 -> 25 ms before the engine starts)
         return {name: value for name, value in pointer.__dict__.items() if value is not None}
     return pointer.model_dump(exclude_none=True)
 

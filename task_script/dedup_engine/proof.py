@@ -225,14 +225,12 @@ def reshaped_bound(kept: ProofImage, candidate: ProofImage, smooth: np.ndarray, 
     RESHAPED_MIN_SIDE, too few blocks inside both, other reduction factors), or where neither registration applies
     (``prove`` then fails at once)."""
     a, b = kept.envelope, candidate.envelope
-    (kh, kw), (ch, cw) = kept.size, candidate.size
     if a is None or b is None or a.std < 1e-3 or kept.factor != candidate.factor or kept.shape == candidate.shape \
             or a.radius < math.ceil(max_shift_px / kept.factor) \
             or min(*kept.shape, *candidate.shape) < RESHAPED_MIN_SIDE:
         return 0.0
-    crop = abs(kh - ch) <= 2 * max_shift_px and abs(kw - cw) <= 2 * max_shift_px
-    resize = abs(kh / kw - ch / cw) <= MAX_ASPECT_CHANGE * (kh / kw) \
-        and 1 / MAX_SCALE <= math.sqrt(kh * kw / (ch * cw)) <= MAX_SCALE
+    crop = _crop_possible(kept.size, candidate.size, max_shift_px)
+    resize = _resize_possible(kept.size, candidate.size)
     if not crop and not resize:
         return 0.0
     blocks_high, blocks_wide = a.low.shape
@@ -308,9 +306,10 @@ def lower_bounds(kept: Sequence[ProofImage], candidate: ProofImage, *, max_shift
 def _outside_rms(means: np.ndarray, b_mean: float, b_std: float, low: np.ndarray, high: np.ndarray,
                  a_mean: np.ndarray, a_std: np.ndarray) -> np.ndarray:
     """RMS distance of one image's block means (H, W; or one set for each envelope, k, H, W) from each of k
-    envelopes (k, H, W; in ENVELOPE_UNITS, float32, both overwritten), gain from the contrasts and offset fitted, as in ``lower_bound``. With the block means less the
-    offset, m, the distance outside [low, high] is m - clip(m, low, high) (signed: the offset's step is its mean),
-    which takes a third of the array operations of the two one-sided distances. The arithmetic is ``np.mean``'s
+    envelopes (k, H, W; in ENVELOPE_UNITS, float32, both overwritten), gain from the contrasts and offset fitted,
+    as in ``lower_bound``. With the block means less the offset, m, the distance outside [low, high] is
+    m - clip(m, low, high) (signed: the offset's step is its mean), which takes a third of the array operations of
+    the two one-sided distances. The arithmetic is ``np.mean``'s
     (a float64 ``np.add.reduce`` over each envelope, then a division), in place and without its Python layer (70 ->
     53 us for six envelopes of 29 x 29 blocks)."""
     gain = np.minimum(np.maximum(b_std / a_std, GAIN_RANGE[0]), GAIN_RANGE[1]).astype(np.float32)
@@ -347,15 +346,14 @@ def prove(kept: ProofImage | Prepared, candidate: ProofImage | Prepared, *, max_
         if value <= max_residual / 2:
             return Proof(True, value, (0.0, 0.0), "shift", f"aligned as they are, low-passed residual {value:.2f} "
                                                           f"within {max_residual:g}")
-    if abs(kh - ch) <= 2 * max_shift_px and abs(kw - cw) <= 2 * max_shift_px:
+    if _crop_possible(a.size, b.size, max_shift_px):
         # a shift or a crop: the larger image is the target, so that the smaller one's inside fits in it
         swap = kh * kw < ch * cw
         target, moving = (b, a) if swap else (a, b)
         radius = math.ceil(max_shift_px / target.factor) + 1  # one more: the sub-pixel fit needs both neighbours
         best = min(best, _registered(target, physical_scale(target, moving), radius, swap, "shift",
                                       max_residual))
-    if best[0] > max_residual and (kh, kw) != (ch, cw) and abs(kh / kw - ch / cw) <= MAX_ASPECT_CHANGE * (kh / kw) \
-            and 1 / MAX_SCALE <= math.sqrt(kh * kw / (ch * cw)) <= MAX_SCALE:
+    if best[0] > max_residual and _resize_possible(a.size, b.size):
         # a resize: the larger image resampled onto the smaller one's grid, centres aligned
         swap = kh * kw > ch * cw
         target, moving = (b, a) if swap else (a, b)
@@ -378,6 +376,19 @@ def prove(kept: ProofImage | Prepared, candidate: ProofImage | Prepared, *, max_
     reason = (f"aligned by {registration} ({shift[0]:g}, {shift[1]:g}) px, low-passed residual {residual:.2f} "
               f"{verdict} {max_residual:g}")
     return Proof(passed, residual, shift, registration, reason)
+
+
+def _crop_possible(kept: tuple[int, int], candidate: tuple[int, int], max_shift_px: int) -> bool:
+    """Frame sizes (height, width) that a shift or a crop of up to ``max_shift_px`` a side can relate."""
+    return abs(kept[0] - candidate[0]) <= 2 * max_shift_px and abs(kept[1] - candidate[1]) <= 2 * max_shift_px
+
+
+def _resize_possible(kept: tuple[int, int], candidate: tuple[int, int]) -> bool:
+    """Frame sizes (height, width) that a resize can relate: other sizes, nearly the same aspect, a scale within
+    MAX_SCALE."""
+    (kh, kw), (ch, cw) = kept, candidate
+    return (kh, kw) != (ch, cw) and abs(kh / kw - ch / cw) <= MAX_ASPECT_CHANGE * (kh / kw) \
+        and 1 / MAX_SCALE <= math.sqrt(kh * kw / (ch * cw)) <= MAX_SCALE
 
 
 def _prepared(image: ProofImage | Prepared) -> Prepared:
