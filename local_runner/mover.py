@@ -176,11 +176,12 @@ class Mover:
         # three lstats, 28 us without; the runner's move phase 3.4 -> 1.3 s with its own Paths gone too)
         dst_rel = state.destination(move.id)
         src_text, dst_text = self._text(move.src), self._text(dst_rel)
-        temp_text = _temporary(dst_text, move.id)
         src_info = self.fs.lstat(src_text)
         dst_info = None if fresh and src_info is not None else self.fs.lstat(dst_text)
-        if not fresh and self.fs.lstat(temp_text) is not None:  # our unfinished copy: it never became the destination
-            self.fs.unlink(temp_text)
+        if not fresh:
+            temp_text = _temporary(dst_text, move.id)
+            if self.fs.lstat(temp_text) is not None:  # our unfinished copy: it never became the destination
+                self.fs.unlink(temp_text)
         src, dst = src_text, dst_text
         if src_info is None:
             if dst_info is not None and stat.S_ISREG(dst_info.st_mode) and self.fs.sha256(dst) == move.sha256:
@@ -197,7 +198,6 @@ class Mover:
                 return self._remove_source(move, src, dst, dst_rel)
             dst_rel = self._free_name(move, dst_rel)
             dst = self._text(dst_rel)
-            temp_text = _temporary(dst, move.id)
         if move.size_bytes != src_info.st_size or (move.mtime_ns is not None and move.mtime_ns != src_info.st_mtime_ns):
             return self._failed(move, dst_rel, f"{move.src} changed since it was examined: left in place for the next pass")
         folder = os.path.dirname(dst)
@@ -223,7 +223,7 @@ class Mover:
             else:
                 self._touched.update((folder, os.path.dirname(src_text)))
                 return self._remove_source(move, src, dst, dst_rel)
-        return self._copy_then_remove(move, src, dst, dst_rel, temp_text, state)
+        return self._copy_then_remove(move, src, dst, dst_rel, _temporary(dst, move.id), state)
 
     def _remove_source(self, move: PlannedMove, src: str, dst: str, dst_rel: str) -> MoveOutcome:
         """The destination holds the bytes (a hard link or a verified copy): remove the source. If the source cannot

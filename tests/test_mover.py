@@ -266,6 +266,49 @@ def test_sigkill_at_a_random_instant_loses_nothing(tmp_path: Path, trial: int) -
     assert_each_file_once(root, shas)
 
 
+EXIT_SCRIPT = textwrap.dedent("""
+    import os, sys
+    from pathlib import Path
+    from local_runner.journal import Journal
+    from local_runner.mover import FileOps, Mover
+
+    class ExitAt(FileOps):  # the process ends at the given link, as a kill would: no buffer is written out
+        links = 0
+        def step(self, name):
+            if name == "link":
+                self.links += 1
+                if self.links == int(sys.argv[3]):
+                    os._exit(9)
+
+    root = Path(sys.argv[1])
+    moves = [(root / line.split("\\t")[0], root / line.split("\\t")[1], line.split("\\t")[2])
+             for line in Path(sys.argv[2]).read_text().splitlines()]
+    Mover(root, Journal(root / ".dedup" / "j.jsonl"), fs=ExitAt()).move_all(moves)
+""")
+
+
+def test_finished_moves_whose_records_a_kill_lost_are_recognised(tmp_path: Path) -> None:
+    """A finished move's record waits in the journal's buffer (see Journal.mark_done): a kill loses the last ones.
+    Recovery finds those moves finished (the source gone, the destination holding its bytes) and records them."""
+    root = tmp_path / "w"
+    shas = _files(root, 40)
+    plan = tmp_path / "plan.tsv"
+    plan.write_text("\n".join(f"{s.relative_to(root)}\t{d.relative_to(root)}\t{h}" for s, d, h in _moves(root, shas)))
+    script = tmp_path / "exit_at.py"
+    script.write_text(EXIT_SCRIPT)
+    done = subprocess.run([sys.executable, str(script), str(root), str(plan), "31"], timeout=60)
+    assert done.returncode == 9
+    journal = Journal(root / ".dedup" / "j.jsonl")
+    state = journal.state()
+    assert len(state.planned) == 40 and state.done == {}  # 30 moves finished, none of them recorded
+    moved = [rel for rel in shas if not (root / rel).exists()]
+    assert len(moved) == 30
+    outcomes = Mover(root, journal).recover()
+    assert len(outcomes) == 40 and all(o.ok for o in outcomes)
+    assert journal.state().pending() == []
+    assert_each_file_once(root, shas)
+
+
 @settings(max_examples=200, deadline=None)
 @given(parts=st.lists(st.sampled_from(["run-1", "a.png", ".hidden", "x y", "é", "b.c", "C:"]), min_size=1,
                       max_size=4), root=st.sampled_from(["/w", "/", "/w/sub dir"]))
