@@ -6,7 +6,8 @@ import numpy as np
 from hypothesis import example, given, settings, strategies as st
 
 from dedup_engine.proof import prepare
-from dedup_engine.registration import Prepared, _newton_step, _offset_free_msd, _transform_size, register
+from dedup_engine.registration import (Prepared, Warp, _newton_step, _offset_free_msd, _transform_size, register,
+                                       residual, unmoved_residual)
 from local_runner.generator import draw_frame, shift
 
 
@@ -116,3 +117,18 @@ def test_the_separable_bicubic_resampling_is_warp_affines(seed: int, height: int
     found = resample(image, warp, rect)
     assert found.shape == expected.shape
     assert float(np.abs(found - expected).max()) <= 2e-3, (warp, rect)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), dy=st.floats(-3, 3), dx=st.floats(-3, 3), gain=st.floats(0.85, 1.15),
+       offset=st.floats(-8, 8), noise=st.floats(0, 4))
+def test_the_unmoved_residual_from_low_passed_images_is_the_residual_at_no_translation(
+        seed: int, dy: float, dx: float, gain: float, offset: float, noise: float) -> None:
+    """The low-pass is linear and keeps a constant: the residual at no translation taken from both images'
+    low-passed versions is the one of their low-passed difference, moved, brightened and noisy copies alike."""
+    rng = np.random.default_rng(seed)
+    frame = draw_frame(rng, (248, 248), 2)
+    copy = np.clip(shift(frame, dy, dx).astype(np.float64) * gain + offset + rng.normal(0, noise, frame.shape), 0, 255)
+    kept, moved = prepare(frame).prepared(), prepare(copy.astype(np.uint8)).prepared()
+    expected = residual(kept.pixels, moved.pixels, Warp(0.0, 0.0))
+    assert abs(unmoved_residual(kept, moved) - expected) <= 1e-4 * max(1.0, expected)

@@ -43,8 +43,8 @@ except ImportError:  # pragma: no cover - isal is a pinned requirement; zlib rea
     from zlib import compress as _deflate, decompress as _inflate
 
 from .slotted import reduce_with_arrays, replaced
-from .registration import GAIN_RANGE, Prepared, Warp, fitted_rms, lowpass, mean_std, physical_scale, register
-from .registration import residual as residual_at
+from .registration import GAIN_RANGE, Prepared, fitted_rms, lowpass, mean_std, physical_scale, register
+from .registration import unmoved_residual
 
 __all__ = ["Envelope", "Prepared", "Proof", "ProofImage", "fitted_rms", "lower_bound", "lower_bounds", "lowpass",
            "prepare", "prove", "reshaped_bound"]
@@ -342,7 +342,7 @@ def prove(kept: ProofImage | Prepared, candidate: ProofImage | Prepared, *, max_
     if a.pixels.shape == b.pixels.shape and a.factor == b.factor and (kh, kw) == (ch, cw):
         # most copies are not moved at all (re-encoded, brightened, noisier): where the frames line up within
         # half the threshold as they are, no search could make the proof pass more surely
-        value = residual_at(a.pixels, b.pixels, Warp(0.0, 0.0))
+        value = unmoved_residual(a, b)
         if value <= max_residual / 2:
             return Proof(True, value, (0.0, 0.0), "shift", f"aligned as they are, low-passed residual {value:.2f} "
                                                           f"within {max_residual:g}")

@@ -349,6 +349,21 @@ def residual(a: np.ndarray, b: np.ndarray, warp: Warp) -> float:
                       filtered=True)
 
 
+def unmoved_residual(a: Prepared, b: Prepared) -> float:
+    """``residual`` of two images of one shape at no translation, from their low-passed images: the low-pass is
+    linear and keeps a constant (its weights sum to 1, borders reflected), so the low-passed difference is the
+    difference of the low-passed images, gain and offset applied (to float32 rounding: at most 7e-6 apart over 900
+    real pairs). A registration needs both low-passed images anyway: where the images turn out to be moved, the
+    check and both low-passes cost 100 us, where the check on a difference low-passed on its own, then both
+    low-passes, cost 147."""
+    pa, pb = a.pixels, b.pixels
+    a_mean, a_std = mean_std(pa)
+    b_mean = float(cv2.mean(pb)[0])
+    gain = _fitted_gain(float(cv2.mean(cv2.multiply(pa, pb))[0]) - a_mean * b_mean, a_std * a_std)
+    difference = cv2.addWeighted(b.smooth(), 1.0, a.smooth(), -gain, -(b_mean - gain * a_mean))
+    return math.sqrt(max(float(cv2.mean(cv2.multiply(difference, difference))[0]), 0.0))
+
+
 def mean_std(image: np.ndarray) -> tuple[float, float]:
     """Mean and standard deviation of a one-channel image, from its sum and sum of squares (in double): for a
     124x124 float32 image 12 us, where cv2.meanStdDev takes 33 (the same values to 1e-10)."""
