@@ -19,4 +19,24 @@ if __name__ == "__main__":
     # and the 40,000-entry listing and manifest hold; it found 0-9 objects to free each time). A run makes few
     # reference cycles: collecting every 50,000 allocations, and fully only every 100 middle passes, cost 0.31-0.38 s.
     gc.set_threshold(50_000, 20, 100)
-    sys.exit(main())
+    code = main()
+    import threading
+
+    if all(thread.daemon or thread is threading.main_thread() for thread in threading.enumerate()):
+        # Done: leave without the interpreter's teardown, which frees the run's objects one by one (0.21 s after the
+        # work at 40,000 files, 0.14 s at 5,000). What an exit does outside this process still happens: the atexit
+        # handlers (logging's flush and close, multiprocessing's and concurrent.futures' cleanup), then stdout and
+        # stderr flushed. (With a thread still running, the ordinary exit waits for it.)
+        import atexit
+        import os
+
+        try:
+            atexit._run_exitfuncs()
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except (OSError, ValueError):
+                    pass
+            os._exit(code if isinstance(code, int) else 0 if code is None else 1)
+    sys.exit(code)
