@@ -59,7 +59,7 @@ class FileSystemContext:
     workers: int | None = None
     progress: Any = None
     previews: Any = None  # (path, JPEG bytes) -> None: thumbnails for the report of a run's groups
-    keep_result: Any = None  # (DedupResult) -> None: the task's result as an object, beside the JSON it writes
+    keep_result: Any = None  # (DedupResult) -> None: the task's result as an object, before it writes its JSON
     applies_labels: bool = False  # the task labels no file here: on a disk the result is the record (add_labels
     # still works, for a caller that wants it)
     written: dict[str, WrittenFile] = field(default_factory=dict)

@@ -301,3 +301,27 @@ def test_a_first_pass_result_is_its_pass_file_until_a_move_changes_an_outcome(
     changed = [o for o in result["files"] if o["path"] == gone.name]
     assert changed and changed[0]["destination"] is None and "gone" in (changed[0]["error"] or "")
     assert [o for o in planned["files"] if o["path"] == gone.name][0]["destination"]  # the record as decided
+
+
+@pytest.mark.parametrize("skipped", [False, True], ids=["input-only", "with-a-skipped-entry"])
+def test_the_pass_record_is_the_tasks_json_with_every_destination(tmp_path: Path, generated: Path,
+                                                                   skipped: bool) -> None:
+    """The task hands its result over before serialising it, and the runner sets each file's destination then: the
+    pass's record is the JSON the task wrote, destinations included (or, with an entry the listing did not take
+    as input, the same result with that entry, serialised again)."""
+    root = _drop_zone(tmp_path, generated)
+    if skipped:
+        (root / RUN / "Thumbs.db").write_bytes(b"not an image")
+    assert _run(root, "--dry-run") == 0
+    records = _records(root)
+    plan = json.loads((records.folder / "passes" / "0001.json").read_bytes())
+    by_path = {o["path"]: o for o in plan["files"]}
+    layout = Layout(root)
+    inputs = [p.name for p in (root / RUN).iterdir() if p.name != "Thumbs.db"]
+    assert sorted(by_path) == sorted(inputs + (["Thumbs.db"] if skipped else []))
+    for name in inputs:
+        expected = f"{layout.archive_dir if by_path[name]['status'] == 'duplicate' else layout.unique_dir}/{RUN}/{name}"
+        assert by_path[name]["destination"] == expected
+    if skipped:
+        assert by_path["Thumbs.db"]["status"] == "skipped" and by_path["Thumbs.db"]["destination"] is None
+    assert records.read_result().model_dump() == records.read_pass(1).model_dump()
