@@ -296,6 +296,27 @@ def test_later_arrivals_are_checked_against_prior_kept_images() -> None:
     assert by_path["late_new.png"].status == "unique"
 
 
+@pytest.mark.parametrize("blank_at", [63, 64, 65, 128])
+def test_a_blank_frame_kept_anywhere_is_a_candidate_like_any_other(blank_at: int) -> None:
+    """A blank frame has no foreground, so no centred signature; its layout signature is zeros, nearer to every
+    other signature than most of them are to each other, so it is among every later image's candidates. Kept as
+    item 64 (the size its table had then), it once made the next image's ranking fail and the run with it."""
+    from local_runner.generator import draw_frame
+
+    frames = [_png(draw_frame(np.random.default_rng(seed), (248, 248), 2)) for seed in range(130)]
+    blank = _png(np.full((248, 248), 128, np.uint8))
+    files = [(f"img{i:03d}.png", data) for i, data in enumerate(frames)]
+    files.insert(blank_at, (f"img{blank_at - 1:03d}_blank.png", blank))  # kept as item blank_at: after
+    # img{blank_at - 1}, before img{blank_at}
+    files.append(("zz_copy.png", frames[blank_at]))  # a copy of the frame right after the blank one
+    params = DedupParams()
+    result = dedup("r", files, params, workers=1)
+    check_invariants(result, [name for name, _ in files], params)
+    by_path = result.by_path()
+    assert [o.path for o in result.files if o.status == "duplicate"] == ["zz_copy.png"]  # the others all kept
+    assert by_path["zz_copy.png"].duplicate_of == f"img{blank_at:03d}.png"
+
+
 @pytest.mark.parametrize("method", ["hash", "mse"])
 def test_strips_and_tiny_images_are_decided_not_crashed(method: str) -> None:
     """Thin strips and one-pixel images (a cropped export, a line-scan) are images like any other: each gets a

@@ -129,8 +129,11 @@ class Grouper:
             if fp.signature is not None:
                 self._signatures.add(item, fp.signature, fp.sensitivity)
                 self._layouts.add(item, fp.signature)
+            # every kept image has a row, zeros without a centred signature (a frame with no foreground): the
+            # ranking reads the rows of all its candidates (a blank frame kept as item 64, the table's size then,
+            # made the next image's ranking fail)
+            self._centred_signatures.add(item, fp.centred_signature)
             if fp.centred_signature is not None:
-                self._centred_signatures.add(item, fp.centred_signature)
                 self._centred_layouts.add(item, fp.centred_signature)
         elif fp.pixels is not None:
             self._mse.add(item, fp.pixels)

@@ -151,7 +151,8 @@ class SignatureTable:
         self._rows = np.zeros((64, DIMENSIONS), np.float32)
         self.sensitivity = np.zeros(64, np.float32)
 
-    def add(self, item: int, value: np.ndarray, sensitivity: float = 0.0) -> None:
+    def add(self, item: int, value: np.ndarray | None, sensitivity: float = 0.0) -> None:
+        """The signature of ``item`` (None: zeros, at least distance 1 from any unit signature)."""
         if item >= len(self._rows):
             size = max(2 * len(self._rows), item + 1)
             rows = np.zeros((size, DIMENSIONS), np.float32)
@@ -159,7 +160,7 @@ class SignatureTable:
             sensitivities = np.zeros(size, np.float32)
             sensitivities[: len(self.sensitivity)] = self.sensitivity
             self._rows, self.sensitivity = rows, sensitivities
-        self._rows[item] = value
+        self._rows[item] = 0.0 if value is None else value
         self.sensitivity[item] = sensitivity
 
     def distances(self, items: np.ndarray, value: np.ndarray) -> np.ndarray:
