@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -28,7 +29,7 @@ def test_a_finished_run_exits_with_its_status_its_log_written_and_no_process_lef
     for frame in FRAMES.iterdir():
         shutil.copy(frame, run / frame.name)
     shutil.copy(FRAMES / "retina_y0_x0.png", run / "zz_copy.png")  # a copy, after its original: archived
-    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    started = time.time()
     done = _runner(str(watched), "--once", "--settle-seconds", "0", "--no-progress", tmp_path=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "done: 1 runs processed, 0 failed" in done.stderr  # the console's last line, flushed
@@ -37,9 +38,22 @@ def test_a_finished_run_exits_with_its_status_its_log_written_and_no_process_lef
                                                   "date; 0 uploads failed")  # the log file closed, nothing lost
     assert sorted(p.name for p in (watched / "archive" / "run-1").iterdir()) == ["zz_copy.png"]
     assert len(list((watched / "unique" / "run-1").iterdir())) == len(list(FRAMES.iterdir()))
-    left = [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
-    psutil.wait_procs(left, timeout=10)  # the forkserver ends when its parent has gone
-    assert not [p for p in left if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    # the runner's forkserver and workers (orphans once it has gone, so looked up by their command lines) end with it
+    deadline = time.monotonic() + 10
+    while (left := _started_since(started)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not left, [p.info["cmdline"] for p in left]
+
+
+def _started_since(started: float) -> list[psutil.Process]:
+    """Python processes of multiprocessing (forkserver, workers, resource tracker) started since ``started``."""
+    found = []
+    for process in psutil.process_iter(["cmdline", "create_time", "status"]):
+        cmdline = " ".join(process.info["cmdline"] or [])
+        if process.info["create_time"] >= started - 0.05 and "multiprocessing" in cmdline and \
+                process.info["status"] != psutil.STATUS_ZOMBIE and process.pid != os.getpid():
+            found.append(process)
+    return found
 
 
 def test_an_error_exits_with_its_status(tmp_path: Path) -> None:
