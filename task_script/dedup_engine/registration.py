@@ -356,12 +356,8 @@ def unmoved_residual(a: Prepared, b: Prepared) -> float:
     real pairs). A registration needs both low-passed images anyway: where the images turn out to be moved, the
     check and both low-passes cost 100 us, where the check on a difference low-passed on its own, then both
     low-passes, cost 147."""
-    pa, pb = a.pixels, b.pixels
-    a_mean, a_std = mean_std(pa)
-    b_mean = float(cv2.mean(pb)[0])
-    gain = _fitted_gain(float(cv2.mean(cv2.multiply(pa, pb))[0]) - a_mean * b_mean, a_std * a_std)
-    difference = cv2.addWeighted(b.smooth(), 1.0, a.smooth(), -gain, -(b_mean - gain * a_mean))
-    return math.sqrt(max(float(cv2.mean(cv2.multiply(difference, difference))[0]), 0.0))
+    gain, offset = _gain_offset(a.pixels, b.pixels)
+    return _rms(cv2.addWeighted(b.smooth(), 1.0, a.smooth(), -gain, -offset))
 
 
 def mean_std(image: np.ndarray) -> tuple[float, float]:
@@ -375,13 +371,20 @@ def mean_std(image: np.ndarray) -> tuple[float, float]:
 def fitted_rms(a: np.ndarray, b: np.ndarray, *, filtered: bool = False) -> float:
     """RMS of b - (gain * a + offset), gain fitted by least squares and held within GAIN_RANGE; with
     ``filtered`` the difference is low-pass filtered first (float32 inputs of one shape)."""
-    a_mean_f, a_std = mean_std(a)
+    gain, offset = _gain_offset(a, b)
+    difference = cv2.addWeighted(b, 1.0, a, -gain, -offset)
+    return _rms(lowpass(difference) if filtered else difference)
+
+
+def _gain_offset(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """The least-squares fit b ~ gain * a + offset, the gain held within GAIN_RANGE (float32 images of one shape)."""
+    a_mean, a_std = mean_std(a)
     b_mean = float(cv2.mean(b)[0])
-    a_var = a_std * a_std
-    gain = _fitted_gain(float(cv2.mean(cv2.multiply(a, b))[0]) - a_mean_f * b_mean, a_var)
-    difference = cv2.addWeighted(b, 1.0, a, -gain, -(b_mean - gain * a_mean_f))
-    if filtered:
-        difference = lowpass(difference)
+    gain = _fitted_gain(float(cv2.mean(cv2.multiply(a, b))[0]) - a_mean * b_mean, a_std * a_std)
+    return gain, b_mean - gain * a_mean
+
+
+def _rms(difference: np.ndarray) -> float:
     return math.sqrt(max(float(cv2.mean(cv2.multiply(difference, difference))[0]), 0.0))
 
 
