@@ -38,5 +38,5 @@ if __name__ == "__main__":
                     stream.flush()
                 except (OSError, ValueError):
                     pass
-            os._exit(code if isinstance(code, int) else 0 if code is None else 1)
+            os._exit(code)  # main's status: an int on every path
     sys.exit(code)
