@@ -433,3 +433,19 @@ def test_the_natural_key_is_acquisition_order(path: str) -> None:
     assert natural_key(path) == reference
     assert sorted(["img10.png", "img2.png", "Img1.png", "a/img3.png"], key=natural_key) == [
         "a/img3.png", "Img1.png", "img2.png", "img10.png"]
+
+
+def test_a_moved_copy_is_proven_where_the_foreground_centroids_meet() -> None:
+    """The grouper hands each proof both images' foreground centroids (computed by the workers beside the centred
+    signature): a shifted CytPix-like frame is archived with a proof that names that placement, and a frame with no
+    foreground (no centroid) is still decided."""
+    from local_runner.generator import draw_frame, shift
+
+    frame = draw_frame(np.random.default_rng(5), (248, 248), 1)
+    sources = [("run/a_001.png", _png(frame)), ("run/a_002.bmp", _png(shift(frame, 3, -2), "BMP")),
+               ("run/a_003.png", _png(np.full((248, 248), 90, np.uint8)))]
+    result = dedup("run", sources, DedupParams(), workers=1)
+    copy = result.by_path()["run/a_002.bmp"]
+    assert copy.status == "duplicate" and copy.duplicate_of == "run/a_001.png"
+    assert "foreground centroids" in (copy.reason or ""), copy.reason
+    assert result.by_path()["run/a_003.png"].status == "unique"

@@ -10,10 +10,11 @@ from dedup_engine.proof import ProofImage, prepare
 from dedup_engine.models import DedupParams
 from dedup_engine.grouping import FIRST_BOUND
 from dedup_engine.proof import MIN_CONTENT, RESHAPED_MIN_SIDE, lower_bound, lower_bounds, prove, reshaped_bound
+from dedup_engine.signatures import foreground
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from local_runner.generator import resize, shift
+from local_runner.generator import draw_frame, resize, shift
 
 PARAMS = DedupParams()
 
@@ -321,3 +322,85 @@ def test_a_copy_that_was_not_moved_passes_as_it_is_without_a_search(engine_data:
     assert still.passed and still.shift == (0.0, 0.0) and "as they are" in still.reason
     moved = prove(prepare(frame), prepare(shift(frame, 2, -3)), **args)
     assert moved.passed and "as they are" not in moved.reason and moved.shift != (0.0, 0.0)
+
+
+
+def _with_centroid(grey: np.ndarray) -> tuple[ProofImage, tuple[float, float]]:
+    image = prepare(grey)
+    found = foreground(image.pixels)
+    assert found is not None
+    return image, found[1]
+
+
+def _cell_frame(seed: int, cells: int = 1) -> np.ndarray:
+    """A generated CytPix-like frame: cells on an even background (the content the centroid placement is for)."""
+    return draw_frame(np.random.default_rng(seed), (248, 248), cells)
+
+
+@pytest.mark.parametrize("dy, dx", [(3, 2), (-4, 1), (2.5, -3.5), (0, 4), (-1.5, -0.5), (0.4, 0.3)])
+def test_a_moved_copy_passes_where_the_foreground_centroids_meet(dy: float, dx: float) -> None:
+    """Without a search (the reason says so), and with the shift the registration reports for the same pair (the
+    same sign convention, the same translation to within a pixel: any placement within half the threshold passes). Where the centroid misleads (a cell
+    whose foreground edge the shift changes), or barely moves (a fraction of a pixel), the search proves it."""
+    args = dict(max_residual=PARAMS.max_residual, max_shift_px=PARAMS.max_shift_px)
+    placed_at_centroids = 0
+    for seed in range(10):
+        grey = _cell_frame(seed)
+        (kept, kept_at), (copy, copy_at) = _with_centroid(grey), _with_centroid(shift(grey, dy, dx))
+        searched = prove(kept, copy, **args)
+        placed = prove(kept, copy, centroids=(kept_at, copy_at), **args)
+        assert searched.passed and placed.passed, (seed, searched.reason, placed.reason)
+        if "foreground centroids" in placed.reason:
+            placed_at_centroids += 1
+            assert placed.residual <= PARAMS.max_residual / 2 and placed.registration == "shift"
+            assert abs(placed.shift[0] - searched.shift[0]) <= 1 and abs(placed.shift[1] - searched.shift[1]) <= 1, \
+                (seed, placed.shift, searched.shift)
+    if max(abs(dy), abs(dx)) >= 1:  # (measured: 8 to 10 of these 10 frames for each of these shifts)
+        assert placed_at_centroids >= 7
+
+
+def test_a_crop_passes_where_the_foreground_centroids_meet_whichever_frame_is_larger() -> None:
+    args = dict(max_residual=PARAMS.max_residual, max_shift_px=PARAMS.max_shift_px)
+    placed_at_centroids = 0
+    for seed in range(6):
+        grey = _cell_frame(seed)
+        crop = np.ascontiguousarray(grey[3:246, 1:244])
+        (large, large_at), (small, small_at) = _with_centroid(grey), _with_centroid(crop)
+        for kept, candidate, centroids in ((large, small, (large_at, small_at)), (small, large, (small_at, large_at))):
+            searched = prove(kept, candidate, **args)
+            placed = prove(kept, candidate, centroids=centroids, **args)
+            assert placed.passed, (seed, placed.reason)
+            if "foreground centroids" in placed.reason:
+                placed_at_centroids += 1
+                assert abs(placed.shift[0] - searched.shift[0]) <= 1 and abs(placed.shift[1] - searched.shift[1]) <= 1
+    assert placed_at_centroids >= 9  # of 12 (measured: 10)
+
+
+def test_every_labelled_copy_passes_with_centroids(engine_data: Path, engine_truth: dict) -> None:
+    for pair in engine_truth["duplicate_pairs"]:
+        (kept, kept_at), (copy, copy_at) = (_with_centroid(decode((engine_data / pair[role]).read_bytes(),
+                                                                  path=pair[role], max_pixels=10**8).grey)
+                                            for role in ("original", "copy"))
+        result = prove(kept, copy, centroids=(kept_at, copy_at), max_residual=PARAMS.max_residual,
+                       max_shift_px=PARAMS.max_shift_px)
+        assert result.passed, (pair, result)
+
+
+def test_centroids_beyond_the_search_range_or_not_moved_change_nothing(engine_data: Path, engine_truth: dict) -> None:
+    """A placement the registration could not reach is never taken (the proof searches as before), nor one of
+    frames of one size whose centroids coincide (the check as they are covers it); distinct images still fail."""
+    args = dict(max_residual=PARAMS.max_residual, max_shift_px=PARAMS.max_shift_px)
+    grey = _cell_frame(1)
+    kept, at = _with_centroid(grey)
+    copy, copy_at = _with_centroid(shift(grey, 0, 12))  # beyond max_shift_px; where the centroids meet, it matches
+    assert "foreground centroids" in prove(kept, copy, centroids=(at, copy_at), max_residual=0.75, max_shift_px=16).reason
+    assert prove(kept, copy, centroids=(at, copy_at), **args) == prove(kept, copy, **args)
+    assert not prove(kept, copy, centroids=(at, copy_at), **args).passed
+    still = prepare(np.clip(grey.astype(np.int16) + 1, 0, 255).astype(np.uint8))
+    assert prove(kept, still, centroids=(at, at), **args) == prove(kept, still, **args)
+    for negative in engine_truth["hard_negatives"]:
+        for a, b in combinations(negative["originals"], 2):
+            (x, x_at), (y, y_at) = (_with_centroid(decode((engine_data / name).read_bytes(), path=name,
+                                                          max_pixels=10**8).grey) for name in (a, b))
+            result = prove(x, y, centroids=(x_at, y_at), **args)
+            assert not result.passed and result.residual > 1.25 * PARAMS.max_residual, (a, b, result)

@@ -22,7 +22,7 @@ from .models import DedupParams
 from .slotted import reduce_with_arrays
 from .previews import preview_jpeg
 from .proof import ProofImage, prepare
-from .signatures import centred, layout
+from .signatures import foreground, layout
 
 ByteSource = Callable[[], bytes]
 Source = Union[bytes, ByteSource]
@@ -42,6 +42,7 @@ class Fingerprint:
     proof: ProofImage | None  # hash method only (the MSE method proves on the full pixels)
     signature: np.ndarray | None  # hash method only: ranks its hash candidates (see signatures.py)
     centred_signature: np.ndarray | None
+    centroid: tuple[float, float] | None  # of the proof image's foreground (y, x, proof pixels; see signatures.py)
     sensitivity: float  # how far the signature moves under a shift of max_shift_px (see signatures.layout)
     sharpness: float  # variance of the Laplacian of the grey image
     pixels: np.ndarray | None  # canonical pixels for the MSE method only: uint8, or float32 on the 8-bit scale
@@ -93,7 +94,7 @@ def _fingerprint_decoded(path: str, sha256: str, size: int, image: DecodedImage,
     main_hash = perceptual_hash(grey, params.hash_algorithm, params.hash_size)
     hex_value = hash_hex(main_hash)
     proof = prepare(grey, params.max_shift_px, pack=pack) if params.method == "hash" else None
-    centred_layout = centred(proof.pixels) if proof is not None else None
+    found = foreground(proof.pixels) if proof is not None else None
     signed = layout(proof.pixels, params.max_shift_px, proof.factor) if proof is not None else None
     pixels = _mse_pixels(image.pixels) if params.method == "mse" else None
     return Fingerprint(
@@ -109,7 +110,8 @@ def _fingerprint_decoded(path: str, sha256: str, size: int, image: DecodedImage,
         proof=proof,
         signature=signed[0] if signed is not None else None,
         sensitivity=signed[1] if signed is not None else 0.0,
-        centred_signature=centred_layout,
+        centred_signature=found[0] if found is not None else None,
+        centroid=found[1] if found is not None else None,
         sharpness=float(cv2.Laplacian(grey, cv2.CV_32F).var()) if params.keep == "sharpest" else 0.0,
         pixels=pixels,
         preview=preview_jpeg(grey) if preview else None,

@@ -217,7 +217,9 @@ class Grouper:
                 self.proofs_run += 1
                 candidate = candidate or fp.proof.prepared()
                 kept = self._unpacked(item)
-                proof = prove(kept, candidate, max_residual=threshold, max_shift_px=shift)
+                centroids = self.kept[item].centroid, fp.centroid
+                proof = prove(kept, candidate, max_residual=threshold, max_shift_px=shift,
+                              centroids=None if None in centroids else centroids)
                 if proof.passed:
                     distance = hamming(fp.hash_int, self.kept[item].hash_int)
                     found_by = f", a candidate by its {hits[item]}"

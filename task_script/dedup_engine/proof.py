@@ -44,7 +44,7 @@ except ImportError:  # pragma: no cover - isal is a pinned requirement; zlib rea
 
 from .slotted import reduce_with_arrays, replaced
 from .registration import GAIN_RANGE, Prepared, fitted_rms, lowpass, mean_std, physical_scale, register
-from .registration import unmoved_residual
+from .registration import Warp, residual, unmoved_residual
 
 __all__ = ["Envelope", "Prepared", "Proof", "ProofImage", "fitted_rms", "lower_bound", "lower_bounds", "lowpass",
            "prepare", "prove", "reshaped_bound"]
@@ -332,14 +332,23 @@ def _outside_rms(means: np.ndarray, b_mean: float, b_std: float, low: np.ndarray
 
 
 def prove(kept: ProofImage | Prepared, candidate: ProofImage | Prepared, *, max_residual: float,
-          max_shift_px: int) -> Proof:
-    """Pass only if the candidate is the kept image, registered (see registration.py), within ``max_residual``."""
+          max_shift_px: int, centroids: tuple[tuple[float, float], tuple[float, float]] | None = None) -> Proof:
+    """Pass only if the candidate is the kept image, registered (see registration.py), within ``max_residual``.
+    ``centroids``, if known, are the kept image's and the candidate's foreground centroids (proof pixels, see
+    signatures.foreground): see ``_at_centroids``."""
     if kept.content < MIN_CONTENT or candidate.content < MIN_CONTENT:
         return Proof(False, float("inf"), (0.0, 0.0), "none", "near-empty frame: only identical pixels count")
     a, b = _prepared(kept), _prepared(candidate)
     (kh, kw), (ch, cw) = a.size, b.size
     best: tuple[float, tuple[float, float], str, bool] = (float("inf"), (0.0, 0.0), "none", True)
-    if a.pixels.shape == b.pixels.shape and a.factor == b.factor and (kh, kw) == (ch, cw):
+    same = a.pixels.shape == b.pixels.shape and a.factor == b.factor and (kh, kw) == (ch, cw)
+    if centroids is not None and a.factor == b.factor and _crop_possible(a.size, b.size, max_shift_px):
+        value, shift = _at_centroids(a, b, centroids, max_shift_px, same)
+        if value <= max_residual / 2:
+            return Proof(True, value, shift, "shift", f"aligned by shift ({shift[0]:g}, {shift[1]:g}) px, where the "
+                                                      f"foreground centroids meet, low-passed residual {value:.2f} "
+                                                      f"within {max_residual:g}")
+    if same:
         # most copies are not moved at all (re-encoded, brightened, noisier): where the frames line up within
         # half the threshold as they are, no search could make the proof pass more surely
         value = unmoved_residual(a, b)
@@ -376,6 +385,45 @@ def prove(kept: ProofImage | Prepared, candidate: ProofImage | Prepared, *, max_
     reason = (f"aligned by {registration} ({shift[0]:g}, {shift[1]:g}) px, low-passed residual {residual:.2f} "
               f"{verdict} {max_residual:g}")
     return Proof(passed, residual, shift, registration, reason)
+
+
+CENTROID_MOVED = 0.25  # proof pixels: frames of one size whose centroids lie closer are tried as they are
+
+
+def _at_centroids(a: Prepared, b: Prepared, centroids: tuple[tuple[float, float], tuple[float, float]],
+                  max_shift_px: int, same: bool) -> tuple[float, tuple[float, float]]:
+    """The residual with the candidate laid where its foreground's centroid meets the kept image's, and that
+    translation as ``_registered`` reports it; inf where that placement is not one the registration could find
+    (beyond its search range), or where frames of one size are not moved (the check as they are covers them).
+
+    A shift or a crop moves a copy's content, and its foreground's centroid with it (noise, re-encoding or a cell
+    at the frame's edge move the centroid a little, sometimes more): of 300 moved same-size copies and 300 crops
+    from the 40,000-image generated set, 231 and 175 lie within half the threshold there, at 90 us a pair, where
+    the proof's check as they are, transforms and sub-pixel fit took about 400. The residual is the proof's own, at a
+    placement within the registration's range; ``prove`` takes it only within half the threshold, as the
+    registration stops at such a placement (``enough``), and otherwise searches as before and forgets it: a
+    placement better than the registration's own, kept as a result, would lower the residuals of distinct images
+    below those the threshold was calibrated on (one realdup-dev pair of distinct cells scores 0.74 at its
+    centroids, against 0.97 and more by the registration)."""
+    missed = (float("inf"), (0.0, 0.0))
+    (ky, kx), (cy, cx) = centroids
+    swap = a.size[0] * a.size[1] < b.size[0] * b.size[1]  # the larger frame is the target, as in prove's search
+    target, moving = (b, a) if swap else (a, b)
+    # target pixel (y, x) lies on moving pixel (y + ty, x + tx): where the moving image's centroid is
+    ty, tx = (ky - cy, kx - cx) if swap else (cy - ky, cx - kx)
+    if same and max(abs(ty), abs(tx)) < CENTROID_MOVED:
+        return missed
+    # the registration's range: a template less ``radius`` on each side, over every window of the target
+    radius = math.ceil(max_shift_px / target.factor) + 1
+    extra_y = target.pixels.shape[0] - moving.pixels.shape[0]
+    extra_x = target.pixels.shape[1] - moving.pixels.shape[1]
+    if not (-(radius + extra_y) <= ty <= radius and -(radius + extra_x) <= tx <= radius):
+        return missed
+    value = residual(target.pixels, moving.pixels, Warp(ty, tx))
+    if not math.isfinite(value):
+        return missed
+    sign = target.factor * (1.0 if swap else -1.0)
+    return value, (round(sign * ty, 1) + 0.0, round(sign * tx, 1) + 0.0)
 
 
 def _crop_possible(kept: tuple[int, int], candidate: tuple[int, int], max_shift_px: int) -> bool:

@@ -96,6 +96,14 @@ def _area(size: int) -> np.ndarray:
 
 def centred(reduced: np.ndarray) -> np.ndarray | None:
     """The centred signature of an 8-bit grey (proof) image; None when it has no foreground."""
+    found = foreground(reduced)
+    return None if found is None else found[0]
+
+
+def foreground(reduced: np.ndarray) -> tuple[np.ndarray, tuple[float, float]] | None:
+    """The centred signature of an 8-bit grey (proof) image and its foreground's centroid (y, x, in its pixels);
+    None when it has no foreground. A copy's centroid moves with its content: the difference of two images'
+    centroids is where the proof first tries to lay one onto the other (see proof.prove)."""
     histogram = cv2.calcHist([reduced], [0], None, [256], [0, 256]).ravel()
     background = _median_level(histogram)
     # the deviations' histogram from the levels' (|level - background| folds it), and the foreground weights,
@@ -112,7 +120,7 @@ def centred(reduced: np.ndarray) -> np.ndarray | None:
     side = int(min(max(round(WINDOW_RADII * radius), MIN_WINDOW), 2 * max(reduced.shape)))
     window = cv2.getRectSubPix(reduced, (side, side), (cx, cy))  # replicated edges outside the frame
     reduce = _window_low(side)  # the window's THUMB x THUMB area average and its low DCT, as matrix products
-    return _unit((reduce @ window.astype(np.float32) @ reduce.T).ravel()[1:])
+    return _unit((reduce @ window.astype(np.float32) @ reduce.T).ravel()[1:]), (cy, cx)
 
 
 @lru_cache(maxsize=512)
