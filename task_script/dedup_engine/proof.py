@@ -7,7 +7,9 @@ whole-frame resize of up to +/-10 %: see registration.py), a gain and offset are
 brightness), and the difference over the overlap is low-pass filtered (Gaussian, sigma 1.5 px) before its RMS is
 taken.
 Sensor noise, JPEG artefacts and resampling error are high-frequency and average out; a different cell, an
-adjacent z-slice or a neighbouring field leaves a structured, low-frequency difference that does not.
+adjacent z-slice or a neighbouring field leaves a structured, low-frequency difference that does not. Before any
+search, a moved, cropped or resized candidate is laid where its foreground's centroid meets the kept image's (both
+computed by the workers): within half the threshold there, the search is not needed (see ``_at_centroids``).
 
 Calibrated on realdup-dev (real microscopy and imaging-flow-cytometry images; bench/calibrate_proof.py): true
 copies score at most 0.72 grey levels, distinct non-empty images at least 0.97; the default threshold is 0.75, and
@@ -367,8 +369,15 @@ def prove(kept: ProofImage | Prepared, candidate: ProofImage | Prepared, *, max_
         swap = kh * kw > ch * cw
         target, moving = (b, a) if swap else (a, b)
         for kernel in RESIZE_KERNELS:
-            found = _registered(target, moving.resampled(target.pixels.shape, target.factor, kernel), RESIZE_RADIUS,
-                                swap, "resize", max_residual)
+            resampled = moving.resampled(target.pixels.shape, target.factor, kernel)
+            if centroids is not None and kernel == RESIZE_KERNELS[0]:
+                value, shift = _resized_at_centroids(target, moving, resampled, centroids, swap)
+                if value <= max_residual / 2:
+                    return Proof(True, value, shift, "resize", f"aligned by resize and shift ({shift[0]:g}, "
+                                                               f"{shift[1]:g}) px, where the foreground centroids "
+                                                               f"meet, low-passed residual {value:.2f} within "
+                                                               f"{max_residual:g}")
+            found = _registered(target, resampled, RESIZE_RADIUS, swap, "resize", max_residual)
             best = min(best, found)
             if found[0] <= max_residual / 2 or found[0] > RESIZE_GIVE_UP * max_residual:
                 break  # good enough; or so far off that another kernel's resampling error will not close the gap
@@ -422,6 +431,24 @@ def _at_centroids(a: Prepared, b: Prepared, centroids: tuple[tuple[float, float]
     value = residual(target.pixels, moving.pixels, Warp(ty, tx))
     if not math.isfinite(value):
         return missed
+    sign = target.factor * (1.0 if swap else -1.0)
+    return value, (round(sign * ty, 1) + 0.0, round(sign * tx, 1) + 0.0)
+
+
+def _resized_at_centroids(target: Prepared, moving: Prepared, resampled: Prepared,
+                          centroids: tuple[tuple[float, float], tuple[float, float]], swap: bool
+                          ) -> tuple[float, tuple[float, float]]:
+    """``_at_centroids`` for a resize: the moving image resampled onto the target's grid (``resampled``, centres
+    aligned as OpenCV's resize aligns them), laid where its foreground's centroid, carried through that
+    resampling, meets the target's; inf beyond the resize registration's range (RESIZE_RADIUS)."""
+    kept_at, candidate_at = centroids
+    target_at, moving_at = (candidate_at, kept_at) if swap else (kept_at, candidate_at)
+    (th, tw), (mh, mw) = target.pixels.shape, moving.pixels.shape
+    ty = (moving_at[0] + 0.5) * th / mh - 0.5 - target_at[0]
+    tx = (moving_at[1] + 0.5) * tw / mw - 0.5 - target_at[1]
+    if abs(ty) > RESIZE_RADIUS or abs(tx) > RESIZE_RADIUS:
+        return float("inf"), (0.0, 0.0)
+    value = residual(target.pixels, resampled.pixels, Warp(ty, tx))
     sign = target.factor * (1.0 if swap else -1.0)
     return value, (round(sign * ty, 1) + 0.0, round(sign * tx, 1) + 0.0)
 
