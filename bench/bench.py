@@ -115,8 +115,9 @@ def fresh_copy(source: Path, name: str) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("*.truth.json"))
     # the copy written to disk before the run is timed: a full run's fsyncs (journal, folders) otherwise wait for
-    # the copy's 3.5 GB at 40,000 images to be written back first (ext4's ordered mode), which a drop zone's files,
-    # written by the instrument long before the run settles, never make it wait for (at 40,000 images: the full run
+    # the copy's 3.5 GB at 40,000 images to be written back first (ext4's ordered mode), where a drop zone's files
+    # were written by the instrument before the run settled (30 s quiet by default; Linux writes dirty pages back
+    # after 30 s, Windows' lazy writer sooner), the bench's copy a moment before (at 40,000 images: the full run
     # 36.8 s against the dry run's 33.2 without this, 33.1 against 33.0 with it; bench/paired.py syncs too)
     if hasattr(os, "sync"):
         os.sync()
