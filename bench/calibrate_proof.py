@@ -40,7 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     proofs = {path: fp.proof.prepared() for path, fp in prints.items() if isinstance(fp, Fingerprint) and fp.proof}
 
     def residual(a: str, b: str) -> tuple[float, str]:
-        found = prove(proofs[a], proofs[b], max_residual=params.max_residual, max_shift_px=params.max_shift_px)
+        # as the grouper proves: with both foreground centroids when both images have one
+        centroids = (prints[a].centroid, prints[b].centroid)  # type: ignore[union-attr]
+        found = prove(proofs[a], proofs[b], max_residual=params.max_residual, max_shift_px=params.max_shift_px,
+                      centroids=None if None in centroids else centroids)
         return found.residual, found.reason
 
     copies: dict[str, list[tuple[float, str, str]]] = collections.defaultdict(list)
