@@ -428,11 +428,8 @@ def _at_centroids(a: Prepared, b: Prepared, centroids: tuple[tuple[float, float]
     extra_x = target.pixels.shape[1] - moving.pixels.shape[1]
     if not (-(radius + extra_y) <= ty <= radius and -(radius + extra_x) <= tx <= radius):
         return missed
-    value = residual(target.pixels, moving.pixels, Warp(ty, tx))
-    if not math.isfinite(value):
-        return missed
-    sign = target.factor * (1.0 if swap else -1.0)
-    return value, (round(sign * ty, 1) + 0.0, round(sign * tx, 1) + 0.0)
+    warp = Warp(ty, tx)
+    return residual(target.pixels, moving.pixels, warp), _reported_shift(warp, target.factor, swap)
 
 
 def _resized_at_centroids(target: Prepared, moving: Prepared, resampled: Prepared,
@@ -448,9 +445,8 @@ def _resized_at_centroids(target: Prepared, moving: Prepared, resampled: Prepare
     tx = (moving_at[1] + 0.5) * tw / mw - 0.5 - target_at[1]
     if abs(ty) > RESIZE_RADIUS or abs(tx) > RESIZE_RADIUS:
         return float("inf"), (0.0, 0.0)
-    value = residual(target.pixels, resampled.pixels, Warp(ty, tx))
-    sign = target.factor * (1.0 if swap else -1.0)
-    return value, (round(sign * ty, 1) + 0.0, round(sign * tx, 1) + 0.0)
+    warp = Warp(ty, tx)
+    return residual(target.pixels, resampled.pixels, warp), _reported_shift(warp, target.factor, swap)
 
 
 def _crop_possible(kept: tuple[int, int], candidate: tuple[int, int], max_shift_px: int) -> bool:
@@ -480,5 +476,11 @@ def _registered(target: Prepared, moving: Prepared, radius: int, swap: bool, kin
     if not found:
         return float("inf"), (0.0, 0.0), "none", True
     value, warp, refined = found[0]
-    sign = target.factor * (1.0 if swap else -1.0)
-    return value, (round(sign * warp.ty, 1) + 0.0, round(sign * warp.tx, 1) + 0.0), kind, refined
+    return value, _reported_shift(warp, target.factor, swap), kind, refined
+
+
+def _reported_shift(warp: Warp, factor: int, swap: bool) -> tuple[float, float]:
+    """A placement's translation in frame pixels as the candidate moved, to a tenth (``swap``: the candidate was
+    the target)."""
+    sign = factor * (1.0 if swap else -1.0)
+    return round(sign * warp.ty, 1) + 0.0, round(sign * warp.tx, 1) + 0.0
