@@ -40,6 +40,9 @@ class ThumbnailSpill(Mapping[str, bytes]):
         self._file.seek(offset)
         return self._file.read(length)
 
+    def __contains__(self, path: object) -> bool:
+        return path in self._where  # (Mapping's own reads the thumbnail: the report asked twice for each)
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._where)
 

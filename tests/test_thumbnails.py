@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from local_runner.thumbnails import ThumbnailSpill
 
 
@@ -33,4 +35,17 @@ def test_writes_after_reads_append_and_every_thumbnail_stays_readable() -> None:
     assert spill["b.png"] == b"second" and spill["a.png"] == b"first"
     spill["c.png"] = b"third" * 1000  # larger than what is left of the buffer
     assert dict(spill) == {"a.png": b"first", "b.png": b"second", "c.png": b"third" * 1000}
+    spill.clear()
+
+
+def test_membership_does_not_read_the_thumbnail(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``in`` answers from the index (the report asks it of every tile before it reads the thumbnail)."""
+    spill = ThumbnailSpill()
+    spill["a.png"] = b"first"
+    reads: list[str] = []
+    original = ThumbnailSpill.__getitem__
+    monkeypatch.setattr(ThumbnailSpill, "__getitem__", lambda self, path: reads.append(path) or original(self, path))
+    assert "a.png" in spill and "b.png" not in spill and 3 not in spill
+    assert reads == []
+    assert spill["a.png"] == b"first" and reads == ["a.png"]
     spill.clear()
