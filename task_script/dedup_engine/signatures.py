@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from typing import Any
 
 import cv2
 import numpy as np
@@ -204,7 +205,8 @@ class NearestSignatures:
         self._index = None
         self._items: list[int] = []  # by row: of the flat phase, then of the graph
         self._zeros: list[int] = []  # graph phase: items whose signature is zeros (a flat frame), held beside it
-        self._found: tuple[np.ndarray, np.ndarray] | None = None  # the graph's answers: distances, rows
+        self._found: tuple[np.ndarray, np.ndarray, Any, Any] | None = None  # the graph's answers (distances, rows)
+        # and their pointers
         self._pointer = None  # faiss.swig_ptr, once the graph exists
 
     def __len__(self) -> int:
@@ -262,15 +264,19 @@ class NearestSignatures:
             return [self._items[row] for row in rows.tolist()]
         found: list[tuple[float, int]] = []
         if total:
-            # faiss' search_c into buffers of this index's, where its wrapper checked the arguments and allocated
-            # two arrays a query (68,000 searches at 40,000 images)
+            # faiss' search_c into buffers of this index's (and their pointers, made once), where its wrapper
+            # checked the arguments and allocated two arrays a query (68,000 searches at 40,000 images)
             wanted = min(count, total)
             if self._found is None or self._found[0].size < wanted:
-                self._found = (np.empty(max(wanted, 32), np.float32), np.empty(max(wanted, 32), np.int64))
-            distances, rows = self._found[0][:wanted], self._found[1][:wanted]
-            self._index.search_c(1, self._pointer(_vector(value)), wanted,
-                                 self._pointer(distances), self._pointer(rows), None)
-            found = [(d, self._items[row]) for d, row in zip(distances.tolist(), rows.tolist()) if row >= 0]
+                buffers = np.empty(max(wanted, 32), np.float32), np.empty(max(wanted, 32), np.int64)
+                self._found = (*buffers, self._pointer(buffers[0]), self._pointer(buffers[1]))
+            distances, rows, at_distances, at_rows = self._found
+            self._index.search_c(1, self._pointer(_vector(value)), wanted, at_distances, at_rows, None)
+            items = self._items
+            if not self._zeros:  # in the graph's order, nearest first (no distance needed to merge)
+                return [items[row] for row in rows[:wanted].tolist() if row >= 0]
+            found = [(d, items[row]) for d, row in zip(distances[:wanted].tolist(), rows[:wanted].tolist())
+                     if row >= 0]
         if self._zeros:  # each at the squared norm of the query, merged in as an exhaustive search would
             norm = float(value @ value)
             found = sorted(found + [(norm, item) for item in self._zeros[:count]])
