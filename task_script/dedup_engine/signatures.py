@@ -109,8 +109,7 @@ def foreground(reduced: np.ndarray) -> tuple[np.ndarray, tuple[float, float]] | 
     background = _median_level(histogram)
     # the deviations' histogram from the levels' (|level - background| folds it), and the foreground weights,
     # max(|level - background| - threshold, 0), by one table look-up
-    levels = np.arange(256)
-    deviations = np.abs(levels - background)
+    deviations = _DEVIATIONS[background]
     spread = _median_level(np.bincount(deviations, weights=histogram, minlength=256))
     table = np.maximum(deviations - min(255, 3 * spread + 1), 0).astype(np.uint8)
     moments = cv2.moments(cv2.LUT(reduced, table))
@@ -143,13 +142,20 @@ def _dct_matrix(size: int) -> np.ndarray:
 _DCT = _dct_matrix(THUMB)
 
 
+_DEVIATIONS = np.abs(np.arange(256)[None, :] - np.arange(256)[:, None])  # [background, level]: |level - background|
+_DEVIATIONS.setflags(write=False)
+
+
 def _unit(coefficients: np.ndarray) -> np.ndarray:
-    norm = float(np.linalg.norm(coefficients))
+    norm = float(np.sqrt(coefficients.dot(coefficients)))  # np.linalg.norm's arithmetic, without its Python layer
     return (coefficients / norm).astype(np.float32) if norm > 1e-6 else np.zeros(DIMENSIONS, np.float32)
 
 
 def _median_level(histogram: np.ndarray) -> int:
-    return int(np.searchsorted(np.cumsum(histogram), histogram.sum() / 2))
+    """The level where the histogram's cumulative count reaches half its total (the counts are whole numbers, far
+    below 2**24: the last cumulative count is the total, exactly)."""
+    cumulative = np.cumsum(histogram)
+    return int(np.searchsorted(cumulative, cumulative[-1] / 2))
 
 
 class SignatureTable:
