@@ -137,27 +137,35 @@ def write_report(folder: Path, result: DedupResult, layout: Layout, *, workers: 
     state = records.read_state()
     dry_run = state is not None and state.status == "dry-run"
     summary = _summary(result, layout, dry_run, _pass_timings(records, state.passes if state else 0))
-    for number in range(1, pages + 1):
-        chunk = groups[(number - 1) * GROUPS_PER_PAGE: number * GROUPS_PER_PAGE]
-        outcomes = [o for g in chunk for o in (g.kept, *g.archived)]
-        uris = {o.path: _data_uri(previews[o.path]) for o in outcomes if previews and o.path in previews}
-        missing = [o for o in outcomes if o.path not in uris]
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            uris.update(zip((o.path for o in missing),
-                            pool.map(lambda o: thumbnail(_where(layout, run, o), max_pixels=max_pixels), missing)))
-        body = [f"<h1>Run {html.escape(run)}</h1>"]
-        if number == 1:
-            body.append(summary)
-        body.append(f"<h2>Duplicate groups ({len(groups)})</h2>")
-        body.append(_nav(number, pages, len(groups)))
-        if not groups:
-            body.append('<p class="muted">No duplicates: every image was kept.</p>')
-        for group in chunk:
-            tiles = [_tile(group.kept, uris.get(group.kept.path), "kept", dry_run)]
-            tiles += [_tile(o, uris.get(o.path), "arch", dry_run) for o in group.archived]
-            body.append('<div class="group">' + "".join(tiles) + "</div>")
-        body.append(_nav(number, pages, len(groups)))
-        atomic_write(folder / _page_name(number), _page(f"Run {run} - dedup report", body))
+    # each page is written (flushed to disk and renamed into place) by a thread of its own while the next one is
+    # made: the flush waits for the disk, not for this thread (49 pages at 40,000 images)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="report-writer") as writer:
+        written = []
+        for number in range(1, pages + 1):
+            chunk = groups[(number - 1) * GROUPS_PER_PAGE: number * GROUPS_PER_PAGE]
+            outcomes = [o for g in chunk for o in (g.kept, *g.archived)]
+            uris = {o.path: _data_uri(previews[o.path]) for o in outcomes if previews and o.path in previews}
+            missing = [o for o in outcomes if o.path not in uris]
+            if missing:
+                with ThreadPoolExecutor(max_workers=workers) as pool:
+                    uris.update(zip((o.path for o in missing), pool.map(
+                        lambda o: thumbnail(_where(layout, run, o), max_pixels=max_pixels), missing)))
+            body = [f"<h1>Run {html.escape(run)}</h1>"]
+            if number == 1:
+                body.append(summary)
+            body.append(f"<h2>Duplicate groups ({len(groups)})</h2>")
+            body.append(_nav(number, pages, len(groups)))
+            if not groups:
+                body.append('<p class="muted">No duplicates: every image was kept.</p>')
+            for group in chunk:
+                tiles = [_tile(group.kept, uris.get(group.kept.path), "kept", dry_run)]
+                tiles += [_tile(o, uris.get(o.path), "arch", dry_run) for o in group.archived]
+                body.append('<div class="group">' + "".join(tiles) + "</div>")
+            body.append(_nav(number, pages, len(groups)))
+            written.append(writer.submit(atomic_write, folder / _page_name(number),
+                                         _page(f"Run {run} - dedup report", body)))
+        for page in written:
+            page.result()  # a page that could not be written raises here, as it did where it was made
     for stale in folder.glob("report-*.html"):  # pages of an earlier, longer version of this report
         if int(stale.stem.split("-")[1]) > pages:
             stale.unlink()

@@ -6,9 +6,13 @@ runner's memory for the whole pass; here they cost an offset and a length each.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Iterator, Mapping
 from typing import IO
+
+
+_PREAD = getattr(os, "pread", None)  # POSIX; Windows reads by seeking
 
 
 class ThumbnailSpill(Mapping[str, bytes]):
@@ -20,6 +24,7 @@ class ThumbnailSpill(Mapping[str, bytes]):
         self._where: dict[str, tuple[int, int]] = {}
         self._end = 0  # where the next thumbnail goes
         self._writing = True  # the file's position is at its end
+        self._buffered = False  # thumbnails written to the file object, maybe not yet to the file
 
     def __setitem__(self, path: str, jpeg: bytes) -> None:
         if self._file is None:
@@ -31,11 +36,17 @@ class ThumbnailSpill(Mapping[str, bytes]):
             self._writing = True
         self._where[path] = (self._end, len(jpeg))
         self._file.write(jpeg)  # appended in the file object's buffer: no system call for most thumbnails
+        self._buffered = True
         self._end += len(jpeg)
 
     def __getitem__(self, path: str) -> bytes:
         offset, length = self._where[path]
         assert self._file is not None
+        if _PREAD is not None:  # one system call, and the position stays at the end for the next thumbnail
+            if self._buffered:
+                self._file.flush()
+                self._buffered = False
+            return _PREAD(self._file.fileno(), length, offset)
         self._writing = False
         self._file.seek(offset)
         return self._file.read(length)

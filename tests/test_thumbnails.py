@@ -49,3 +49,25 @@ def test_membership_does_not_read_the_thumbnail(monkeypatch: pytest.MonkeyPatch)
     assert reads == []
     assert spill["a.png"] == b"first" and reads == ["a.png"]
     spill.clear()
+
+
+@pytest.mark.parametrize("pread", [True, False], ids=["pread", "seek"])
+def test_reads_and_writes_interleave_with_either_way_of_reading(monkeypatch: pytest.MonkeyPatch, pread: bool) -> None:
+    """POSIX reads a thumbnail at its offset (pread), Windows by seeking: both give every thumbnail back while
+    more are written between the reads."""
+    from local_runner import thumbnails
+
+    if not pread:
+        monkeypatch.setattr(thumbnails, "_PREAD", None)
+    elif thumbnails._PREAD is None:
+        pytest.skip("no os.pread on this system")
+    spill = ThumbnailSpill()
+    expected = {}
+    for i in range(300):
+        data = os.urandom(1 + (i * 37) % 9000)
+        spill[f"{i}.png"] = expected[f"{i}.png"] = data
+        if i % 7 == 0:
+            for j in range(0, i + 1, 11):
+                assert spill[f"{j}.png"] == expected[f"{j}.png"]
+    assert dict(spill) == expected
+    spill.clear()
