@@ -252,6 +252,9 @@ def test_unreadable_files_become_errors_while_the_rest_are_decided(engine_data: 
     assert "403 Forbidden" in summary["label_failures"][names[0]]
     assert "403 Forbidden" in by_path[names[0]].label_error
     assert f"lab/run-6/{names[0]}" not in context.labels
+    # every outcome, the unreadable one too, carries its pointer; only the unlabelled one a label error
+    assert all(o.file_key == f"lab/run-6/{o.path}" for o in result.files)
+    assert [o.path for o in result.files if o.label_error] == [names[0]]
 
 
 def _runner_manifest(engine_data: Path, names: list[str], run: str) -> dict:
