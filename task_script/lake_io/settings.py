@@ -6,11 +6,14 @@ from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
 # botocore's default pool is 10 connections; beyond it a read opens (and drops) a connection of its own, which
-# costs a handshake but works. 32 reads of 30 ms keep ~1,000 reads/s going, more than the engine decides on 2 cores.
-DEFAULT_READS = 32
-DEFAULT_LABELS = 128  # each label is its own HTTP POST (ts-sdk opens a new connection per call); with a manifest
+# costs a handshake but works. 64 reads of 30 ms keep ~2,100 reads/s going: the engine now decides 2,000 images in
+# 2 s on 2 cores, and with 32 in flight (~1,000 reads/s) the reads held it back (2,000 images: 1.54-1.72x the run
+# without latency with 32, 1.40x with 64, bench/task_latency.py).
+DEFAULT_READS = 64
+DEFAULT_LABELS = 256  # each label is its own HTTP POST (ts-sdk opens a new connection per call); with a manifest
 # that gives sha256s, no label may go out before every file is checked, so a run's labels come in a burst at its end:
-# 40,000 labels at 50 ms take 62 s with 32 in flight (1.69x the run without latency, measured), 16 s with 128
+# 40,000 labels at 50 ms take 62 s with 32 in flight, 16 s with 128 and 8 s with 256. Measured against a run without
+# latency that now takes 42-44 s: 1.35x with 32 reads and 128 labels in flight, 1.16x with 64 and 256.
 
 
 @dataclass(frozen=True)
