@@ -358,10 +358,7 @@ def prove(kept: ProofImage | Prepared, candidate: ProofImage | Prepared, *, max_
             return Proof(True, value, (0.0, 0.0), "shift", f"aligned as they are, low-passed residual {value:.2f} "
                                                           f"within {max_residual:g}")
     if _crop_possible(a.size, b.size, max_shift_px):
-        # a shift or a crop: the larger image is the target, so that the smaller one's inside fits in it
-        swap = kh * kw < ch * cw
-        target, moving = (b, a) if swap else (a, b)
-        radius = math.ceil(max_shift_px / target.factor) + 1  # one more: the sub-pixel fit needs both neighbours
+        swap, target, moving, radius = _shift_frames(a, b, max_shift_px)
         best = min(best, _registered(target, physical_scale(target, moving), radius, swap, "shift",
                                       max_residual))
     if best[0] > max_residual and _resize_possible(a.size, b.size):
@@ -416,14 +413,12 @@ def _at_centroids(a: Prepared, b: Prepared, centroids: tuple[tuple[float, float]
     centroids, against 0.97 and more by the registration)."""
     missed = (float("inf"), (0.0, 0.0))
     (ky, kx), (cy, cx) = centroids
-    swap = a.size[0] * a.size[1] < b.size[0] * b.size[1]  # the larger frame is the target, as in prove's search
-    target, moving = (b, a) if swap else (a, b)
+    swap, target, moving, radius = _shift_frames(a, b, max_shift_px)  # the frames and range of prove's search
     # target pixel (y, x) lies on moving pixel (y + ty, x + tx): where the moving image's centroid is
     ty, tx = (ky - cy, kx - cx) if swap else (cy - ky, cx - kx)
     if same and max(abs(ty), abs(tx)) < CENTROID_MOVED:
         return missed
     # the registration's range: a template less ``radius`` on each side, over every window of the target
-    radius = math.ceil(max_shift_px / target.factor) + 1
     extra_y = target.pixels.shape[0] - moving.pixels.shape[0]
     extra_x = target.pixels.shape[1] - moving.pixels.shape[1]
     if not (-(radius + extra_y) <= ty <= radius and -(radius + extra_x) <= tx <= radius):
@@ -447,6 +442,15 @@ def _resized_at_centroids(target: Prepared, moving: Prepared, resampled: Prepare
         return float("inf"), (0.0, 0.0)
     warp = Warp(ty, tx)
     return residual(target.pixels, resampled.pixels, warp), _reported_shift(warp, target.factor, swap)
+
+
+def _shift_frames(a: Prepared, b: Prepared, max_shift_px: int) -> tuple[bool, Prepared, Prepared, int]:
+    """How a shift or a crop is registered: the larger frame is the target, so that the smaller one's inside fits
+    in it (``swap``: the candidate, ``b``, is the target), and the search radius in target pixels (one more than
+    ``max_shift_px``: the sub-pixel fit needs both neighbours)."""
+    swap = a.size[0] * a.size[1] < b.size[0] * b.size[1]
+    target, moving = (b, a) if swap else (a, b)
+    return swap, target, moving, math.ceil(max_shift_px / target.factor) + 1
 
 
 def _crop_possible(kept: tuple[int, int], candidate: tuple[int, int], max_shift_px: int) -> bool:

@@ -211,8 +211,8 @@ class NearestSignatures:
         self._index = None
         self._items: list[int] = []  # by row: of the flat phase, then of the graph
         self._zeros: list[int] = []  # graph phase: items whose signature is zeros (a flat frame), held beside it
-        self._found: tuple[np.ndarray, np.ndarray, Any, Any] | None = None  # the graph's answers (distances, rows)
-        # and their pointers
+        # the graph's answer buffers (distances, rows) and their pointers for faiss
+        self._found: tuple[np.ndarray, np.ndarray, Any, Any] | None = None
         self._pointer = None  # faiss.swig_ptr, once the graph exists
 
     def __len__(self) -> int:
