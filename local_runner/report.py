@@ -13,10 +13,11 @@ import datetime as dt
 import html
 import logging
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 
 from dedup_engine.decoding import decode
@@ -26,6 +27,7 @@ from dedup_engine.previews import preview_jpeg
 
 from .layout import Layout
 from .records import RunRecords, atomic_write, recorded_runs
+from .thumbnails import ThumbnailBlob
 
 log = logging.getLogger("local_runner.report")
 
@@ -170,6 +172,20 @@ def write_report(folder: Path, result: DedupResult, layout: Layout, *, workers: 
         if int(stale.stem.split("-")[1]) > pages:
             stale.unlink()
     return folder / "report.html"
+
+
+def write_report_apart(reporter: Callable[..., Path], folder: Path, layout: Layout, thumbnails: Path) -> None:
+    """A process's whole work (see ``RunProcessor._report_apart``): the report of the run whose records are in
+    ``folder``, from its result.json, with the thumbnails ``ThumbnailSpill.save`` wrote to ``thumbnails``; exits with
+    status 1, naming the error on stderr, if that cannot be done."""
+    try:
+        result = RunRecords(folder).read_result()
+        if result is None:
+            raise DedupError(f"no result in {folder}")
+        reporter(folder, result, layout, previews=ThumbnailBlob.load(thumbnails))
+    except Exception as exc:  # noqa: BLE001 - the runner writes the report itself then
+        print(f"image-dedup report process: {type(exc).__name__}: {exc}", file=sys.stderr)
+        raise SystemExit(1) from exc
 
 
 def _pass_timings(records: RunRecords, passes: int) -> tuple[int, dict[str, float]] | None:

@@ -6,9 +6,12 @@ runner's memory for the whole pass; here they cost an offset and a length each.
 
 from __future__ import annotations
 
+import marshal
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import IO
 
 
@@ -60,6 +63,22 @@ class ThumbnailSpill(Mapping[str, bytes]):
     def __len__(self) -> int:
         return len(self._where)
 
+    def save(self, path: Path) -> None:
+        """Every thumbnail so far, and where each one is, written to the file ``path`` for another process to read
+        (``ThumbnailBlob.load``): the JPEGs, then their index, then where the index starts (8 bytes). (Handing the
+        index to that process in its arguments took 0.06 s at 40,000 images: the pipe waited for it to start.)"""
+        with open(path, "wb") as out:
+            if self._file is not None:
+                if self._buffered:
+                    self._file.flush()
+                    self._buffered = False
+                self._writing = False
+                self._file.seek(0)
+                shutil.copyfileobj(self._file, out, 1 << 20)
+            start = out.tell()
+            out.write(marshal.dumps(self._where))  # str -> (int, int): marshal's, for a process of this Python
+            out.write(start.to_bytes(8, "little"))
+
     def clear(self) -> None:
         self._where.clear()
         if self._file is not None:
@@ -68,3 +87,32 @@ class ThumbnailSpill(Mapping[str, bytes]):
 
     def __del__(self) -> None:
         self.clear()
+
+
+class ThumbnailBlob(Mapping[str, bytes]):
+    """path -> JPEG bytes, held as one bytes object and an index: a ``ThumbnailSpill``'s thumbnails, as the process
+    that writes the report reads them."""
+
+    def __init__(self, where: dict[str, tuple[int, int]], data: bytes) -> None:
+        self._where = where
+        self._data = data
+
+    @classmethod
+    def load(cls, path: Path) -> ThumbnailBlob:
+        """The thumbnails ``ThumbnailSpill.save`` wrote to ``path``."""
+        data = path.read_bytes()
+        start = int.from_bytes(data[-8:], "little")
+        return cls(marshal.loads(memoryview(data)[start:-8]), data)
+
+    def __getitem__(self, path: str) -> bytes:
+        offset, length = self._where[path]
+        return self._data[offset : offset + length]
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._where
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._where)
+
+    def __len__(self) -> int:
+        return len(self._where)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from local_runner import cli, report
+from local_runner import cli, processing, report
 from local_runner.generator import generate
 from local_runner.layout import Layout
 from local_runner.records import RunRecords
@@ -137,3 +138,88 @@ def test_the_report_lists_near_misses_closest_first(tmp_path: Path) -> None:
     table = page[page.index("Near misses (2)") : page.index("Skipped files")]
     assert table.index("c.png") < table.index("b.png") and "a.png: 0.81" in table and "a.png: 1.90" in table
     assert "d.png" not in table
+
+
+def _pages(folder: Path) -> dict[str, str]:
+    """The report's pages, less what a run's clock writes in them (when it was decided, its timings)."""
+    return {p.name: re.sub(r"Decided [^<]*|Timings: [^<]*", "", p.read_text()) for p in folder.glob("report*.html")}
+
+
+def _marks(folder: Path) -> list[int]:
+    """The processes that called the reporter (see report_spies.py)."""
+    return [int(p.name.rsplit("-", 1)[1]) for p in folder.glob("report-written-by-*")]
+
+
+def test_a_large_full_pass_has_its_report_written_by_another_process_during_the_moves(tmp_path: Path,
+                                                                                      monkeypatch) -> None:
+    """From ``report_apart_from`` files (10,000; here 1) another process writes a full pass's report while this one
+    moves the files: the same pages this process writes for a smaller pass, the engine's thumbnails included, and
+    its temporary file of thumbnails gone."""
+    import report_spies
+
+    generate(tmp_path / "gen", 60, 24, seed=10, progress=False)
+    folders = {}
+    for apart in (None, 1):
+        root = tmp_path / f"W-{apart}"
+        shutil.copytree(tmp_path / "gen" / "run-0001", root / "run-0001")
+        monkeypatch.setattr(processing.RunProcessor, "report_apart_from", apart)
+        monkeypatch.setattr(report, "write_report", report_spies.marking)  # the runner's reporter
+        assert cli.main([str(root), "--once", "--settle-seconds", "0", "--no-progress", "--workers", "2"]) == 0
+        folders[apart] = RunRecords(Layout(root).records("run-0001")).folder
+    here, apart_folder = folders[None], folders[1]
+    assert _marks(here) == [os.getpid()]
+    assert len(_marks(apart_folder)) == 1 and _marks(apart_folder)[0] != os.getpid()
+    pages = _pages(apart_folder)
+    assert pages == _pages(here) and "report.html" in pages
+    assert pages["report.html"].count("data:image/jpeg;base64,") >= 20  # the engine's thumbnails, handed over
+    assert not list(apart_folder.glob(f"*{processing.REPORT_THUMBNAILS}*"))
+
+
+def test_the_runner_writes_the_report_itself_when_that_process_fails_or_a_move_ends_elsewhere(
+        tmp_path: Path, monkeypatch) -> None:
+    """A report process that fails, or is still at work REPORT_APART_WAIT seconds after the moves (then stopped),
+    leaves the report to the runner; so does a move that ends otherwise than planned (a file gone before its move):
+    the pages then show the pass as it ended."""
+    import report_spies
+
+    from local_runner import mover
+
+    generate(tmp_path / "gen", 60, 24, seed=10, progress=False)
+    monkeypatch.setattr(processing.RunProcessor, "report_apart_from", 1)
+    root = tmp_path / "failing"
+    shutil.copytree(tmp_path / "gen" / "run-0001", root / "run-0001")
+    monkeypatch.setattr(report, "write_report", report_spies.failing_apart)
+    assert cli.main([str(root), "--once", "--settle-seconds", "0", "--no-progress", "--workers", "2"]) == 0
+    folder = RunRecords(Layout(root).records("run-0001")).folder
+    assert _marks(folder) == [os.getpid()] and (folder / "report.html").is_file()
+    assert "the report process failed (exit code 1)" in (root / ".dedup" / "logs" / "local_runner.log").read_text()
+    assert not list(folder.glob(f"*{processing.REPORT_THUMBNAILS}*"))
+
+    root = tmp_path / "stuck"  # a process that never finishes is stopped once the moves are done and waited for
+    shutil.copytree(tmp_path / "gen" / "run-0001", root / "run-0001")
+    monkeypatch.setattr(report, "write_report", report_spies.stuck_apart)
+    monkeypatch.setattr(processing, "REPORT_APART_WAIT", 1.0)
+    assert cli.main([str(root), "--once", "--settle-seconds", "0", "--no-progress", "--workers", "2"]) == 0
+    folder = RunRecords(Layout(root).records("run-0001")).folder
+    assert _marks(folder) == [os.getpid()] and (folder / "report.html").is_file()
+    assert "the report process had not finished 1 s after the moves" in (
+        root / ".dedup" / "logs" / "local_runner.log").read_text()
+
+    root = tmp_path / "gone"
+    shutil.copytree(tmp_path / "gen" / "run-0001", root / "run-0001")
+    monkeypatch.setattr(report, "write_report", report_spies.marking)
+    gone = sorted((root / "run-0001").iterdir())[5]
+    original = mover.Mover.move_all
+
+    def move_all(self, moves):  # type: ignore[no-untyped-def]
+        gone.unlink()
+        return original(self, moves)
+
+    monkeypatch.setattr(mover.Mover, "move_all", move_all)
+    assert cli.main([str(root), "--once", "--settle-seconds", "0", "--no-progress", "--workers", "2"]) == 0
+    folder = RunRecords(Layout(root).records("run-0001")).folder
+    marks = _marks(folder)
+    assert os.getpid() in marks and len(marks) == 2  # both wrote it; the runner's pages, after the other's, stay
+    outcome = [o for o in RunRecords(folder).read_result().files if o.path == gone.name][0]
+    assert outcome.error and outcome.destination is None
+    assert not list(folder.glob(f"*{processing.REPORT_THUMBNAILS}*"))

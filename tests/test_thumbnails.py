@@ -71,3 +71,37 @@ def test_reads_and_writes_interleave_with_either_way_of_reading(monkeypatch: pyt
                 assert spill[f"{j}.png"] == expected[f"{j}.png"]
     assert dict(spill) == expected
     spill.clear()
+
+
+def test_a_saved_spill_loads_in_another_process_as_it_was(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``save`` writes every thumbnail and its index to one file (after reads moved the position, with writes still
+    buffered); ``ThumbnailBlob.load`` gives the same mapping back; an empty spill saves an empty one."""
+    import multiprocessing
+
+    from local_runner.thumbnails import ThumbnailBlob
+
+    spill = ThumbnailSpill()
+    empty = tmp_path / "empty.tmp"
+    spill.save(empty)
+    assert dict(ThumbnailBlob.load(empty)) == {}
+    expected = {}
+    for i in range(500):
+        spill[f"run/{i}.png"] = expected[f"run/{i}.png"] = os.urandom(1 + (i * 53) % 4000)
+        if i % 97 == 0:
+            assert spill[f"run/{i // 2}.png"] == expected[f"run/{i // 2}.png"]
+    saved = tmp_path / "thumbnails.tmp"
+    spill.save(saved)
+    spill["after.png"] = expected["after.png"] = b"written after the save"  # the spill goes on as before
+    assert dict(spill) == expected
+    blob = ThumbnailBlob.load(saved)
+    assert len(blob) == 500 and "after.png" not in blob and "run/7.png" in blob
+    assert dict(blob) == {k: v for k, v in expected.items() if k != "after.png"}
+    with multiprocessing.get_context("spawn").Pool(1) as pool:  # another interpreter reads the same file
+        assert pool.apply(_load_dict, (saved,)) == dict(blob)
+    spill.clear()
+
+
+def _load_dict(path):  # type: ignore[no-untyped-def]
+    from local_runner.thumbnails import ThumbnailBlob
+
+    return dict(ThumbnailBlob.load(path))
