@@ -104,6 +104,7 @@ class RunProcessor:
         self.previews.clear()
         records = self.records(run)
         records.folder.mkdir(parents=True, exist_ok=True)
+        (records.folder / REPORT_THUMBNAILS).unlink(missing_ok=True)  # left by a pass killed while its report was made
         if not self.dry_run:
             self.finish_interrupted(run)
         state = records.read_state()
@@ -151,8 +152,7 @@ class RunProcessor:
         else:
             records.write_result(combined)
         report = RunReport(run, "dry-run" if self.dry_run else "processed", combined, records=records.folder)
-        apart: BaseProcess | None = None  # the process writing this pass's report, if another one does
-        changed = False
+        written_apart = False  # this pass's report, written by another process
         if self.dry_run:
             records.write_state(self._state(run, "dry-run", combined, number, state, seen=seen))
             log.info("run %s: dry run, nothing moved; the plan (where each file would go) is in %s", run,
@@ -168,9 +168,8 @@ class RunProcessor:
             try:
                 final, changed = self._move(run, records, result, moving.journal_from, report, seen)
             except BaseException:
-                if apart is not None:  # its report is of the planned pass, which the next pass finishes
-                    apart.join()
-                    (records.folder / REPORT_THUMBNAILS).unlink(missing_ok=True)
+                # its report is of the planned pass, which the next one finishes
+                self._join_report_apart(run, records, apart)
                 raise
             combined = _merge(previous, final) if previous else final
             if changed or previous is not None:
@@ -181,10 +180,14 @@ class RunProcessor:
             report.result = combined
             if self.uploader is not None:
                 report.upload = self._upload(run, records, combined)
+            # the report's process is done before the run is: a kill from here on leaves no temporary file behind
+            # (a later pass, which removes one, comes only to a run not marked processed)
+            written_apart = self._join_report_apart(run, records, apart) and not changed
             records.write_state(self._state(run, "processed", combined, number, state, report.upload, seen=seen))
         if self.reporter is not None:
             try:
-                path = self._report(records, combined, apart, changed)
+                path = records.report_path if written_apart else \
+                    self.reporter(records.folder, combined, self.layout, previews=self.previews)
                 log.info("run %s: report %s", run, path)
             except (OSError, ValueError) as exc:  # a report is a convenience: never fail a run for it
                 log.warning("run %s: report not written: %s", run, exc)
@@ -218,25 +221,24 @@ class RunProcessor:
             return None
         return job
 
-    def _report(self, records: RunRecords, result: DedupResult, apart: BaseProcess | None, changed: bool) -> Path:
-        """The pass's report: as the process started by ``_report_apart`` wrote it, unless that failed or a move ended
-        otherwise than planned; then written here."""
-        if apart is not None:
-            apart.join(REPORT_APART_WAIT)
-            stuck = apart.is_alive()
-            if stuck:  # its pages are written again here
-                apart.terminate()
-                apart.join()
-            (records.folder / REPORT_THUMBNAILS).unlink(missing_ok=True)
-            if apart.exitcode == 0 and not changed:
-                return records.report_path
-            if stuck:
-                log.warning("run %s: the report process had not finished %g s after the moves; writing the report "
-                            "here", result.run, REPORT_APART_WAIT)
-            elif apart.exitcode != 0:
-                log.warning("run %s: the report process failed (exit code %s); writing the report here", result.run,
-                            apart.exitcode)
-        return self.reporter(records.folder, result, self.layout, previews=self.previews)  # type: ignore[misc]
+    def _join_report_apart(self, run: str, records: RunRecords, apart: BaseProcess | None) -> bool:
+        """Wait for the process ``_report_apart`` started (stopped if still at work REPORT_APART_WAIT seconds on) and
+        remove its temporary file; whether it wrote the report. (If not, the runner writes it after the moves.)"""
+        if apart is None:
+            return False
+        apart.join(REPORT_APART_WAIT)
+        stuck = apart.is_alive()
+        if stuck:
+            apart.terminate()
+            apart.join()
+        (records.folder / REPORT_THUMBNAILS).unlink(missing_ok=True)
+        if stuck:
+            log.warning("run %s: the report process had not finished %g s after the moves; the report is written "
+                        "here", run, REPORT_APART_WAIT)
+        elif apart.exitcode != 0:
+            log.warning("run %s: the report process failed (exit code %s); the report is written here",
+                        run, apart.exitcode)
+        return apart.exitcode == 0
 
     def fail(self, run: str, error: BaseException) -> None:
         """Record a failed run so that ``status`` shows it; its files were not moved."""

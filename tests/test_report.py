@@ -173,6 +173,12 @@ def test_a_large_full_pass_has_its_report_written_by_another_process_during_the_
     assert pages == _pages(here) and "report.html" in pages
     assert pages["report.html"].count("data:image/jpeg;base64,") >= 20  # the engine's thumbnails, handed over
     assert not list(apart_folder.glob(f"*{processing.REPORT_THUMBNAILS}*"))
+    # a pass killed while the report was made leaves the file (and the run not marked processed): the next pass
+    # removes it
+    (apart_folder / processing.REPORT_THUMBNAILS).write_bytes(b"left by a killed pass")
+    shutil.copy(next((tmp_path / "gen" / "run-0001").iterdir()), tmp_path / "W-1" / "run-0001" / "new.png")
+    assert cli.main([str(tmp_path / "W-1"), "--once", "--settle-seconds", "0", "--no-progress"]) == 0
+    assert not (apart_folder / processing.REPORT_THUMBNAILS).exists()
 
 
 def test_the_runner_writes_the_report_itself_when_that_process_fails_or_a_move_ends_elsewhere(
@@ -192,7 +198,8 @@ def test_the_runner_writes_the_report_itself_when_that_process_fails_or_a_move_e
     assert cli.main([str(root), "--once", "--settle-seconds", "0", "--no-progress", "--workers", "2"]) == 0
     folder = RunRecords(Layout(root).records("run-0001")).folder
     assert _marks(folder) == [os.getpid()] and (folder / "report.html").is_file()
-    assert "the report process failed (exit code 1)" in (root / ".dedup" / "logs" / "local_runner.log").read_text()
+    assert "the report process failed (exit code 1); the report is written here" in (
+        root / ".dedup" / "logs" / "local_runner.log").read_text()
     assert not list(folder.glob(f"*{processing.REPORT_THUMBNAILS}*"))
 
     root = tmp_path / "stuck"  # a process that never finishes is stopped once the moves are done and waited for
@@ -202,7 +209,7 @@ def test_the_runner_writes_the_report_itself_when_that_process_fails_or_a_move_e
     assert cli.main([str(root), "--once", "--settle-seconds", "0", "--no-progress", "--workers", "2"]) == 0
     folder = RunRecords(Layout(root).records("run-0001")).folder
     assert _marks(folder) == [os.getpid()] and (folder / "report.html").is_file()
-    assert "the report process had not finished 1 s after the moves" in (
+    assert "the report process had not finished 1 s after the moves; the report is written here" in (
         root / ".dedup" / "logs" / "local_runner.log").read_text()
 
     root = tmp_path / "gone"
