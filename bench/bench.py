@@ -36,6 +36,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import threading
@@ -243,25 +244,47 @@ def measure(args: argparse.Namespace, total: int, size: int) -> list[dict]:
     # reads the files in. A cold floor measures the disk, and flattered our ratios by up to half.
     floor_command = [py, str(HERE / "floor.py"), str(run_dir), "--workers", workers]
     peak_of(floor_command)
-    seconds, peak, _ = peak_of(floor_command)
-    record("decode floor", seconds, peak)
-    for method in args.methods.split(","):
-        for dry in (True, False):
+    ours = [(method, dry) for method in args.methods.split(",") for dry in (True, False)]
+    # With --repeat N: N rounds of the floor and each of our runs in turn, each run's ratio taken to the floor of its
+    # own round, and the medians reported (the machine's speed drifts by 10 % or more from one minute to the next).
+    floors: list[tuple[float, float]] = []
+    runs: dict[tuple[str, bool], list[tuple[float, float, Path, dict]]] = {key: [] for key in ours}
+    for round_number in range(args.repeat):
+        if round_number:
+            peak_of(floor_command)  # the page cache warmed again after the copies of the round before
+        floors.append(peak_of(floor_command)[:2])
+        shown = [f"floor {floors[-1][0]:.2f} s"]
+        for method, dry in ours:
             seconds, peak, result = run_ours(root, method, dry, args.workers)
-            timings = json.loads(result.read_text())["timings"]
-            search = timings.get("candidate_search_s", 0.0)
-            note = f"candidate search {search:.2f} s ({100 * search / seconds:.1f}% of the total), " \
-                   f"proofs {timings.get('proof_s', 0.0):.2f} s"
-            record(f"{method} {'dry run' if dry else 'full run (moves)'}", seconds, peak, score(result, truth), note,
-                   search_s=search, method=method, dry=dry)
-            if method == "mse" and dry and total <= BRUTE_FORCE_LIMIT:
-                _, _, out = peak_of([py, str(HERE / "mse_bruteforce.py"), str(run_dir), str(result)])
-                check = json.loads(out)
-                print(f"  mse against brute force: {check['images']} images, {check['differ_pruned_vs_brute']} "
-                      f"decisions differ from the brute-force search, {check['differ_runner_vs_brute']} in the "
-                      "runner's result", flush=True)
-                rows[-1]["note"] += f"; brute-force check: {check['differ_pruned_vs_brute']} differ"
-                rows[-1]["brute_force_differ"] = check["differ_pruned_vs_brute"] + check["differ_runner_vs_brute"]
+            runs[method, dry].append((seconds, peak, result, score(result, truth)))
+            shown.append(f"{method} {'dry' if dry else 'full'} {seconds:.2f} s ({seconds / floors[-1][0]:.2f}x)")
+        if args.repeat > 1:
+            print(f"  round {round_number + 1} of {args.repeat}: {', '.join(shown)}", flush=True)
+    floor_seconds = [f[0] for f in floors]
+    record("decode floor", statistics.median(floor_seconds), max(f[1] for f in floors), runs_s=floor_seconds)
+    for (method, dry), measured in runs.items():
+        seconds = statistics.median(m[0] for m in measured)
+        ratios = [m[0] / floor for m, floor in zip(measured, floor_seconds)]
+        accuracy = measured[-1][3]
+        if any(m[3] != accuracy for m in measured):  # the decisions are deterministic: a difference is a bug
+            raise RuntimeError(f"{method} {'dry' if dry else 'full'} runs decided differently from round to round")
+        timings = json.loads(measured[-1][2].read_text())["timings"]
+        search = timings.get("candidate_search_s", 0.0)
+        note = f"candidate search {search:.2f} s ({100 * search / seconds:.1f}% of the total), " \
+               f"proofs {timings.get('proof_s', 0.0):.2f} s"
+        if args.repeat > 1:
+            note = f"ratios {', '.join(f'{r:.2f}' for r in ratios)} (median of {args.repeat} rounds); " + note
+        record(f"{method} {'dry run' if dry else 'full run (moves)'}", seconds, max(m[1] for m in measured),
+               accuracy, note, search_s=search, method=method, dry=dry, runs_s=[round(m[0], 2) for m in measured],
+               x_floor=round(statistics.median(ratios), 2))
+        if method == "mse" and dry and total <= BRUTE_FORCE_LIMIT:
+            _, _, out = peak_of([py, str(HERE / "mse_bruteforce.py"), str(run_dir), str(measured[-1][2])])
+            check = json.loads(out)
+            print(f"  mse against brute force: {check['images']} images, {check['differ_pruned_vs_brute']} "
+                  f"decisions differ from the brute-force search, {check['differ_runner_vs_brute']} in the "
+                  "runner's result", flush=True)
+            rows[-1]["note"] += f"; brute-force check: {check['differ_pruned_vs_brute']} differ"
+            rows[-1]["brute_force_differ"] = check["differ_pruned_vs_brute"] + check["differ_runner_vs_brute"]
     if total == 5_000 or args.quick:
         seconds, peak, out = peak_of([py, str(HERE / "task_path.py"), str(run_dir), "--workers", workers])
         record("task script (fs context)", seconds, peak, score_decisions(json.loads(out), truth_files))
@@ -271,7 +294,7 @@ def measure(args: argparse.Namespace, total: int, size: int) -> list[dict]:
             record(f"seed {loop} loop", seconds, peak, score_decisions(json.loads(out), truth_files))
     floor = rows[0]["seconds"]
     for row in rows:
-        row["x_floor"] = round(row["seconds"] / floor, 2)
+        row.setdefault("x_floor", round(row["seconds"] / floor, 2))  # (ours: the median of the rounds' ratios)
     return rows
 
 
@@ -285,6 +308,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="1,000 images only")
     parser.add_argument("--methods", default="hash,mse", help="our methods to measure (hash,mse)")
     parser.add_argument("--no-seed-loops", action="store_true", help="skip the origin notes' quadratic loops")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="rounds of the floor and our runs in turn: each ratio to its own round's floor, medians "
+                             "reported (1)")
     parser.add_argument("--data-only", action="store_true", help="generate the data sets, measure nothing")
     parser.add_argument("--missed", action="store_true",
                         help="only the hash dry run on each set, listing the truth duplicates it missed")

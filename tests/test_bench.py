@@ -181,3 +181,37 @@ def test_the_paired_script_times_the_floor_a_full_and_a_dry_run_in_turn(tmp_path
     assert len(out) == 3 and all(line.startswith("floor ") and line.count("x)") == 2 for line in out[:2])
     assert out[2].startswith("medians: dry run ") and out[2].endswith("x")
     assert sorted(p.name for p in run.iterdir()) == before and not (run.parent / ".dedup").exists()
+
+
+def test_repeat_pairs_each_run_with_its_own_rounds_floor_and_reports_medians(tmp_path: Path, monkeypatch,
+                                                                              capsys) -> None:
+    """``--repeat 2``: the floor and each of our runs in turn, twice; each ratio to its own round's floor, the
+    medians in the rows (and the verdicts), every round's seconds kept. Timings injected, runs and scores real."""
+    bench = _bench()
+    monkeypatch.setattr(bench, "OUT", tmp_path)
+    floors = iter([99.0, 2.0, 99.0, 4.0])  # (untimed warm-up, timed) per round
+    real_peak_of, real_run = bench.peak_of, bench.run_ours
+
+    def peak_of(command, cwd=None):  # type: ignore[no-untyped-def]
+        if str(command[1]).endswith("floor.py"):
+            return next(floors), 50.0, ""
+        return real_peak_of(command, cwd)
+
+    ours = iter([5.0, 6.0, 8.0, 12.0])  # round 1: dry, full; round 2: dry, full
+
+    def run_ours(*args, **kwargs):  # type: ignore[no-untyped-def]
+        _, peak, result = real_run(*args, **kwargs)
+        return next(ours), peak, result
+
+    monkeypatch.setattr(bench, "peak_of", peak_of)
+    monkeypatch.setattr(bench, "run_ours", run_ours)
+    assert bench.main(["--sizes", "60", "--big", "0", "--methods", "hash", "--no-seed-loops", "--workers", "1",
+                       "--repeat", "2"]) == 0
+    rows = {r["what"]: r for r in json.loads((tmp_path / "results-60.json").read_text())["rows"]}
+    assert rows["decode floor"]["seconds"] == 3.0 and rows["decode floor"]["runs_s"] == [2.0, 4.0]
+    dry, full = rows["hash dry run"], rows["hash full run (moves)"]
+    assert dry["runs_s"] == [5.0, 8.0] and dry["seconds"] == 6.5 and dry["x_floor"] == 2.25  # 2.5x and 2.0x
+    assert full["runs_s"] == [6.0, 12.0] and full["seconds"] == 9.0 and full["x_floor"] == 3.0  # 3.0x and 3.0x
+    assert dry["false_merges"] == 0 and dry["recall"] > 0.9 and "ratios 2.50, 2.00 (median of 2 rounds)" in dry["note"]
+    out = capsys.readouterr().out
+    assert "round 2 of 2: floor 4.00 s, hash dry 8.00 s (2.00x), hash full 12.00 s (3.00x)" in out
