@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import sys
 import time
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
@@ -209,6 +210,7 @@ class RunProcessor:
         from .report import write_report_apart
 
         thumbnails = records.folder / REPORT_THUMBNAILS
+        release_free_memory()  # this process's freed memory back to the system, before another one takes some
         try:
             self.previews.save(thumbnails)  # (handed over in the pipe to the new process, 20 MB at 40,000 images
             # took 0.1 s of this one's time)
@@ -460,6 +462,20 @@ class RunProcessor:
         return RunState(run=run, status=status, updated_at=_now(), passes=passes, counts=result.counts,  # type: ignore[arg-type]
                         processed_paths=paths if status == "processed" else [], upload=upload,
                         restored=previous.restored if previous else [], left_in_place=left)
+
+
+def release_free_memory() -> None:
+    """Hand the memory the C allocator holds free back to the system: glibc keeps what a run's objects freed (at
+    40,000 files, after the decisions, about 250 MB of the runner's 630-750 MB, given back in 15 ms by its
+    ``malloc_trim``), which the report's process would otherwise add to. Elsewhere (Windows, macOS, musl) nothing."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).malloc_trim(0)  # the program's own symbols: glibc's, where it has them
+    except (OSError, AttributeError):  # no glibc (musl has no malloc_trim)
+        pass
 
 
 def manifest_json(run: str, files: Sequence[tuple[str, int, int]], kept: Sequence[ManifestFile],
