@@ -261,7 +261,8 @@ def measure(args: argparse.Namespace, total: int, size: int) -> list[dict]:
         if args.repeat > 1:
             print(f"  round {round_number + 1} of {args.repeat}: {', '.join(shown)}", flush=True)
     floor_seconds = [f[0] for f in floors]
-    record("decode floor", statistics.median(floor_seconds), max(f[1] for f in floors), runs_s=floor_seconds)
+    record("decode floor", statistics.median(floor_seconds), max(f[1] for f in floors),
+           runs_s=[round(f, 2) for f in floor_seconds])
     for (method, dry), measured in runs.items():
         seconds = statistics.median(m[0] for m in measured)
         ratios = [m[0] / floor for m, floor in zip(measured, floor_seconds)]

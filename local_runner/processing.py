@@ -201,8 +201,9 @@ class RunProcessor:
     def _report_apart(self, records: RunRecords, planned: DedupResult) -> BaseProcess | None:
         """A large full pass's report, started in another process before the moves and written while they run: from
         the run's result.json, which holds ``planned``, the run's result as the moves are to leave it (if a move
-        ends otherwise, ``_report`` writes the report again). None below ``report_apart_from`` files, or if that
-        process cannot be started (then this one writes the report after the moves, as it does for a dry run)."""
+        ends otherwise, this process writes the report again after the moves). None below ``report_apart_from``
+        files, or if that process cannot be started (then this one writes the report after the moves, as it does
+        for a dry run)."""
         if self.reporter is None or self.report_apart_from is None or len(planned.files) < self.report_apart_from:
             return None
         from dedup_engine.processes import context
@@ -212,8 +213,8 @@ class RunProcessor:
         thumbnails = records.folder / REPORT_THUMBNAILS
         release_free_memory()  # this process's freed memory back to the system, before another one takes some
         try:
-            self.previews.save(thumbnails)  # (handed over in the pipe to the new process, 20 MB at 40,000 images
-            # took 0.1 s of this one's time)
+            self.previews.save(thumbnails)  # (in the new process's arguments instead, their 20 MB at 40,000 images
+            # took 0.1 s of this one's time: the pipe waited for that process to start)
             job = context().Process(target=write_report_apart, name="image-dedup-report", daemon=True,
                                     args=(self.reporter, records.folder, self.layout, thumbnails))
             job.start()
