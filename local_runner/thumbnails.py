@@ -18,13 +18,29 @@ from typing import IO
 _PREAD = getattr(os, "pread", None)  # POSIX; Windows reads by seeking
 
 
-class ThumbnailSpill(Mapping[str, bytes]):
+class _Indexed(Mapping[str, bytes]):
+    """path -> JPEG bytes, each thumbnail found by its (offset, length) in ``_where``: membership, iteration and
+    length from the index alone (Mapping's own ``in`` reads the thumbnail: the report asked twice for each)."""
+
+    _where: dict[str, tuple[int, int]]
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._where
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._where)
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+
+class ThumbnailSpill(_Indexed):
     """path -> JPEG bytes, appended to an anonymous temporary file (opened at the first thumbnail, closed and so
     deleted by ``clear``, which the runner calls once the pass's report is written)."""
 
     def __init__(self) -> None:
         self._file: IO[bytes] | None = None
-        self._where: dict[str, tuple[int, int]] = {}
+        self._where = {}
         self._end = 0  # where the next thumbnail goes
         self._writing = True  # the file's position is at its end
         self._buffered = False  # thumbnails written to the file object, maybe not yet to the file
@@ -46,22 +62,17 @@ class ThumbnailSpill(Mapping[str, bytes]):
         offset, length = self._where[path]
         assert self._file is not None
         if _PREAD is not None:  # one system call, and the position stays at the end for the next thumbnail
-            if self._buffered:
-                self._file.flush()
-                self._buffered = False
+            self._flush()
             return _PREAD(self._file.fileno(), length, offset)
         self._writing = False
         self._file.seek(offset)
         return self._file.read(length)
 
-    def __contains__(self, path: object) -> bool:
-        return path in self._where  # (Mapping's own reads the thumbnail: the report asked twice for each)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._where)
-
-    def __len__(self) -> int:
-        return len(self._where)
+    def _flush(self) -> None:
+        """The thumbnails held in the file object's buffer handed to the file."""
+        if self._buffered and self._file is not None:
+            self._file.flush()
+            self._buffered = False
 
     def save(self, path: Path) -> None:
         """Every thumbnail so far, and where each one is, written to the file ``path`` for another process to read
@@ -69,9 +80,7 @@ class ThumbnailSpill(Mapping[str, bytes]):
         index to that process in its arguments took 0.06 s at 40,000 images: the pipe waited for it to start.)"""
         with open(path, "wb") as out:
             if self._file is not None:
-                if self._buffered:
-                    self._file.flush()
-                    self._buffered = False
+                self._flush()
                 self._writing = False
                 self._file.seek(0)
                 shutil.copyfileobj(self._file, out, 1 << 20)
@@ -89,7 +98,7 @@ class ThumbnailSpill(Mapping[str, bytes]):
         self.clear()
 
 
-class ThumbnailBlob(Mapping[str, bytes]):
+class ThumbnailBlob(_Indexed):
     """path -> JPEG bytes, held as one bytes object and an index: a ``ThumbnailSpill``'s thumbnails, as the process
     that writes the report reads them."""
 
@@ -107,12 +116,3 @@ class ThumbnailBlob(Mapping[str, bytes]):
     def __getitem__(self, path: str) -> bytes:
         offset, length = self._where[path]
         return self._data[offset : offset + length]
-
-    def __contains__(self, path: object) -> bool:
-        return path in self._where
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._where)
-
-    def __len__(self) -> int:
-        return len(self._where)
