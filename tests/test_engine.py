@@ -162,19 +162,19 @@ def test_this_process_fingerprints_until_its_pool_has_started_and_decides_the_sa
     inline = dedup("r", sources, DedupParams(), workers=1)
     started = engine._PoolStarter._start
     here: list[str] = []
-    real = engine.fingerprint
+    real = engine.fingerprint_many
 
     def slow_start(self: engine._PoolStarter, pool: object) -> None:
         time.sleep(0.4)  # a forkserver still importing
         started(self, pool)
 
-    def counted(path: str, *args: object, **kwargs: object) -> object:
-        here.append(path)  # only this process's calls: a worker runs its own module's function
-        time.sleep(0.02)
-        return real(path, *args, **kwargs)
+    def counted(chunk: list[tuple[str, object]], *args: object, **kwargs: object) -> object:
+        here.extend(path for path, _ in chunk)  # only this process's calls: a worker runs its own module's function
+        time.sleep(0.02 * len(chunk))
+        return real(chunk, *args, **kwargs)
 
     monkeypatch.setattr(engine._PoolStarter, "_start", slow_start)
-    monkeypatch.setattr(engine, "fingerprint", counted)
+    monkeypatch.setattr(engine, "fingerprint_many", counted)
     pooled = dedup("r", sources, DedupParams(), workers=2)
     assert [o.model_dump() for o in pooled.files] == [o.model_dump() for o in inline.files]
     assert 4 <= len(here) < len(names)  # the first chunks here while the pool started, the pool's share after

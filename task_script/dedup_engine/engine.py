@@ -18,7 +18,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from itertools import islice
 from typing import Callable, Iterable, Iterator, Sequence
 
-from .fingerprints import Failure, Fingerprint, Source, fingerprint
+from .fingerprints import Failure, Fingerprint, Source, fingerprint_many
 from .grouping import Decision, Grouper, PreviewSink, keep_order, natural_key
 from .models import Counts, DedupParams, DedupResult, FileOutcome
 from .processes import context, default_workers, single_threaded, widen_result_pipe
@@ -189,9 +189,10 @@ def _fingerprint_each(
     pack = params.method == "hash" and (grand_total is None or grand_total > PACK_IN_WORKERS_ABOVE)
     workers = workers or default_workers()
     if executor is None and (workers <= 1 or (grand_total is not None and grand_total < INLINE_BELOW)):
-        for path, source in stream:
-            yield fingerprint(path, source, params, preview=preview)
-            done += 1
+        iterator = iter(stream)
+        while chunk := list(islice(iterator, CHUNK)):
+            yield from fingerprint_many(chunk, params, preview=preview)
+            done += len(chunk)
             if progress:
                 progress(done, grand_total)
         return
@@ -310,7 +311,7 @@ def fingerprint_chunk(
     chunk: list[tuple[str, Source]], params: DedupParams, preview: bool = False, pack: bool = False
 ) -> list[Fingerprint | Failure]:
     """Worker entry point (module level, so it can be pickled under spawn)."""
-    return [fingerprint(path, source, params, preview=preview, pack=pack) for path, source in chunk]
+    return fingerprint_many(chunk, params, preview=preview, pack=pack)
 
 
 def _outcome(result: Fingerprint | Failure, decision: Decision | None) -> FileOutcome:
