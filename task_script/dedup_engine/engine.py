@@ -190,9 +190,10 @@ def _fingerprint_each(
     workers = workers or default_workers()
     if executor is None and (workers <= 1 or (grand_total is not None and grand_total < INLINE_BELOW)):
         iterator = iter(stream)
-        while chunk := list(islice(iterator, CHUNK)):
-            yield from fingerprint_many(chunk, params, preview=preview)
-            done += len(chunk)
+        # taken lazily: a source given as bytes is let go once its file is decoded, as one at a time did
+        while batch := fingerprint_many(islice(iterator, CHUNK), params, preview=preview):
+            yield from batch
+            done += len(batch)
             if progress:
                 progress(done, grand_total)
         return

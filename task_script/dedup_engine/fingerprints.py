@@ -97,7 +97,8 @@ def fingerprint_many(items: Iterable[tuple[str, Source]], params: DedupParams, *
                 _finish(batch, results, params, preview, pack)
                 batch, held = [], 0
     _finish(batch, results, params, preview, pack)
-    return [result for result in results if result is not None]
+    assert all(result is not None for result in results), "every file of a batch has its result"
+    return results  # type: ignore[return-value]
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +131,7 @@ def _finish(batch: list[tuple[int, _Decoded]], results: list[Fingerprint | Failu
             preview: bool, pack: bool) -> None:
     """Fingerprint a batch of decoded files into their places in ``results``."""
     for (place, _), result in zip(batch, _fingerprint_decoded([decoded for _, decoded in batch], params, preview,
-                                                              pack)):
+                                                              pack), strict=True):
         results[place] = result
 
 
@@ -138,7 +139,7 @@ def _fingerprint_decoded(batch: list[_Decoded], params: DedupParams, preview: bo
                          pack: bool = False) -> list[Fingerprint | Failure]:
     """Each step over the whole batch in turn (see ``fingerprint_many``). A step that raises on one image fails
     that image alone, and the later steps skip it."""
-    errors: dict[int, Exception] = {}
+    errors: dict[int, str] = {}  # place -> what went wrong (not the exception: its frames hold the step's arrays)
 
     def each(step: Callable[[Any], Any], values: list[Any]) -> list[Any]:
         out: list[Any] = []
@@ -149,7 +150,7 @@ def _fingerprint_decoded(batch: list[_Decoded], params: DedupParams, preview: bo
             try:
                 out.append(step(value))
             except Exception as exc:  # noqa: BLE001 - one file's surprise must not stop a 40,000-image run
-                errors[place] = exc
+                errors[place] = f"{type(exc).__name__}: {exc}"
                 out.append(None)
         return out
 
@@ -168,10 +169,9 @@ def _fingerprint_decoded(batch: list[_Decoded], params: DedupParams, preview: bo
     for place, decoded in enumerate(batch):
         image = decoded.image
         if place in errors:
-            exc = errors[place]
             results.append(Failure(
                 decoded.path, decoded.sha256, decoded.size, "error",
-                f"decoded, but could not be fingerprinted ({type(exc).__name__}: {exc}); the file is left where it "
+                f"decoded, but could not be fingerprinted ({errors[place]}); the file is left where it "
                 "is. Please report this with the file."))
             continue
         results.append(Fingerprint(
